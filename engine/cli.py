@@ -1,0 +1,172 @@
+"""The `quire` command line: render, check, schema, demo-data, demo.
+
+Every failure prints one line per problem, naming what and where, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.document import load_definition, report_schema
+from engine.errors import QuireError
+
+__all__ = ("main",)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_REPORT = EXAMPLES / "sales_by_region.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except QuireError as error:
+        for issue in error.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quire", description="Paginated reports from SQL data.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    render = commands.add_parser("render", help="render a report to PDF, PNG or SVG pages")
+    render.add_argument("definition", type=Path, help="report definition (YAML or JSON)")
+    render.add_argument("--source", required=True, help="database URL, e.g. sqlite:///demo.db")
+    render.add_argument("-o", "--output", type=Path, help="output file (PDF) or folder (PNG/SVG)")
+    render.add_argument("--format", choices=("pdf", "png", "svg"), default="pdf")
+    render.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    render.set_defaults(run=_render)
+
+    check = commands.add_parser("check", help="validate a definition, print every problem")
+    check.add_argument("definition", type=Path)
+    check.add_argument("--source", help="database URL to check expressions against")
+    check.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    check.set_defaults(run=_check)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of definitions")
+    schema.set_defaults(run=_schema)
+
+    demo_data = commands.add_parser("demo-data", help="create the demo sales database")
+    demo_data.add_argument("--url", default="sqlite:///demo.db", help="database URL")
+    demo_data.add_argument("--orders", type=int, default=20_000, help="number of orders")
+    demo_data.add_argument("--seed", type=int, default=42)
+    demo_data.set_defaults(run=_demo_data)
+
+    demo = commands.add_parser("demo", help="render the demo report on the demo database")
+    demo.add_argument("--db", type=Path, default=Path("demo.db"))
+    demo.add_argument("-o", "--output", type=Path, default=Path("out/sales_by_region.pdf"))
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise QuireError(f"'{pair}' is not NAME=VALUE", "--param")
+        values[name.strip()] = value
+    return values
+
+
+def _render(args: argparse.Namespace) -> int:
+    from engine.render import connect, render_report
+
+    definition = load_definition(args.definition)
+    output = args.output or Path(
+        args.definition.stem + (".pdf" if args.format == "pdf" else "-pages")
+    )
+    engine = connect(args.source)
+    result = render_report(definition, engine, output, given=_params(args.param), fmt=args.format)
+    _report(result.outputs, result.rows, result.pages, result.timings)
+    return 0
+
+
+def _report(outputs: list[Path], rows: int, pages: int, timings: dict[str, float]) -> None:
+    seconds = timings.get("total_s", 0.0)
+    rate = rows / seconds if seconds else 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    where = outputs[0] if len(outputs) == 1 else f"{outputs[0].parent}/ ({len(outputs)} files)"
+    print(
+        f"wrote {where}: {pages} pages, {rows} rows in {seconds:.2f}s "
+        f"({rate:,.0f} rows/s; load+fill {timings.get('load_fill_s', 0):.2f}s, "
+        f"typeset {timings.get('typeset_s', 0):.2f}s; peak RSS {peak:.0f} MB)"
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    definition = load_definition(args.definition)
+    if args.source:
+        from engine.render import check_report, connect
+
+        check_report(definition, connect(args.source), _params(args.param))
+    else:
+        from engine.parameters import resolve_parameters
+        from engine.plan import check_names
+
+        issues = list(check_names(definition))
+        if issues:
+            raise QuireError(issues)
+        resolve_parameters(definition, _params(args.param))
+    print(f"{args.definition}: ok")
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    json.dump(report_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from engine.demo_data import generate_demo
+
+    if args.orders < 1:
+        raise QuireError("must be at least 1", "--orders")
+    stats = generate_demo(args.url, orders=args.orders, seed=args.seed)
+    print(
+        f"demo data in {_safe_url(args.url)}: {stats.orders} orders, {stats.order_lines} order "
+        f"lines, {stats.customers} customers, {stats.products} products in {stats.seconds:.1f}s"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from engine.demo_data import generate_demo
+    from engine.render import connect, render_report
+
+    url = f"sqlite:///{args.db}"
+    if not args.db.exists():
+        print(f"creating the demo database {args.db} (first use) ...")
+        generate_demo(url)
+    started = time.perf_counter()
+    result = render_report(load_definition(DEMO_REPORT), connect(url), args.output)
+    result.timings["total_s"] = time.perf_counter() - started
+    _report(result.outputs, result.rows, result.pages, result.timings)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<url>"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

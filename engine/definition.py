@@ -1,0 +1,261 @@
+"""The report definition: pydantic models that round-trip YAML/JSON and export JSON Schema.
+
+The definition is data. The CLI, the designer, the API and the database all speak this one
+document. Structure is checked here; names and expressions are checked against each other
+and against the data source by `engine.validation`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = (
+    "AggregateElement",
+    "Band",
+    "Bands",
+    "Element",
+    "FieldElement",
+    "Group",
+    "LabelElement",
+    "LineElement",
+    "PageNumberElement",
+    "PageSetup",
+    "Parameter",
+    "ReportDefinition",
+    "RowBreakElement",
+    "SortKey",
+    "Source",
+    "Variable",
+)
+
+_LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|pt|in|em)$")
+_WIDTH = re.compile(r"^\d+(\.\d+)?(mm|cm|pt|in|em|%|fr)$")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
+Direction = Literal["asc", "desc"]
+Align = Literal["left", "center", "right"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str | None:
+    if value is not None and not pattern.match(value):
+        raise ValueError(f"'{value}' is not a {what}")
+    return value
+
+
+class Style(_Model):
+    """Text style shared by bands and elements; an element's style overrides its band's."""
+
+    bold: bool | None = None
+    italic: bool | None = None
+    size: float | None = Field(default=None, gt=3, le=72, description="Font size in points.")
+    color: str | None = Field(default=None, description="Text colour, '#rrggbb'.")
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str | None) -> str | None:
+        return _checked(value, _COLOR, "colour like '#1f2937'")
+
+
+class _Cell(Style):
+    width: str = Field(default="1fr", description="Column width: '1fr', '30%', '40mm'.")
+    align: Align = "left"
+
+    @field_validator("width")
+    @classmethod
+    def _width(cls, value: str) -> str:
+        return _checked(value, _WIDTH, "width like '1fr', '25%' or '40mm'") or value
+
+
+class LabelElement(_Cell):
+    """Fixed text."""
+
+    type: Literal["label"]
+    text: str = Field(max_length=2000)
+
+
+class FieldElement(_Cell):
+    """A value computed by the database for the current row."""
+
+    type: Literal["field"]
+    expression: str = Field(min_length=1, max_length=2000)
+    format: str | None = Field(default=None, description="See engine.formats.")
+
+
+class AggregateElement(_Cell):
+    """The current value of a variable (a sum, count, average ... with a reset scope)."""
+
+    type: Literal["aggregate"]
+    variable: Name
+    format: str | None = None
+
+
+class PageNumberElement(_Cell):
+    """Page numbering; `{page}` and `{pages}` are replaced by Typst at layout time."""
+
+    type: Literal["page_number"]
+    text: str = Field(default="Page {page} of {pages}", max_length=200)
+
+
+class LineElement(_Model):
+    """A horizontal rule across the band; it also ends the current row of cells."""
+
+    type: Literal["line"]
+    thickness: float = Field(default=0.5, gt=0, le=10, description="Points.")
+    color: str = "#9ca3af"
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str) -> str:
+        return _checked(value, _COLOR, "colour like '#1f2937'") or value
+
+
+class RowBreakElement(_Model):
+    """Ends the current row of cells: the next elements start a new row."""
+
+    type: Literal["row_break"]
+
+
+Element = Annotated[
+    LabelElement
+    | FieldElement
+    | AggregateElement
+    | PageNumberElement
+    | LineElement
+    | RowBreakElement,
+    Field(discriminator="type"),
+]
+
+
+class Band(Style):
+    """A horizontal strip of elements, printed when its event occurs."""
+
+    elements: list[Element] = Field(default_factory=list)
+    page_break_before: bool = False
+    fill: str | None = Field(default=None, description="Background colour, '#rrggbb'.")
+    padding: str = Field(default="1.5pt", description="Vertical padding of each row.")
+
+    @field_validator("fill")
+    @classmethod
+    def _fill(cls, value: str | None) -> str | None:
+        return _checked(value, _COLOR, "colour like '#f3f4f6'")
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, value: str) -> str:
+        return _checked(value, _LENGTH, "length like '2pt' or '1mm'") or value
+
+
+class Bands(_Model):
+    """Bands that are not tied to a group. Group bands live on their group."""
+
+    title: Band | None = None
+    page_header: Band | None = None
+    column_header: Band | None = None
+    detail: Band | None = None
+    summary: Band | None = None
+    page_footer: Band | None = None
+    no_data: Band | None = None
+
+
+class Group(_Model):
+    """A grouping level: a break occurs whenever the expression's value changes."""
+
+    name: Name
+    expression: str = Field(min_length=1, max_length=2000)
+    direction: Direction = "asc"
+    header: Band | None = None
+    footer: Band | None = None
+
+
+class SortKey(_Model):
+    expression: str = Field(min_length=1, max_length=2000)
+    direction: Direction = "asc"
+
+
+VariableFunction = Literal["count", "sum", "avg", "min", "max", "first", "last", "distinct_count"]
+
+
+class Variable(_Model):
+    """An accumulator over detail rows, reset at the end of the report or of a group."""
+
+    name: Name
+    function: VariableFunction
+    expression: str | None = Field(
+        default=None, max_length=2000, description="Optional for count (counts rows)."
+    )
+    reset: str = Field(default="report", description="'report' or the name of a group.")
+
+
+ParameterType = Literal["string", "integer", "decimal", "date", "datetime", "boolean", "choice"]
+ParameterValue = bool | int | Decimal | date | datetime | str
+
+
+class Parameter(_Model):
+    """A typed run parameter, referenced in expressions as `:name` and always bound."""
+
+    name: Name
+    type: ParameterType = "string"
+    label: str | None = None
+    default: ParameterValue | None = None
+    required: bool = False
+    choices: list[str] | None = Field(default=None, description="Allowed values for 'choice'.")
+
+
+class Source(_Model):
+    table: str = Field(min_length=1, max_length=128)
+    filter: str | None = Field(default=None, max_length=4000)
+
+
+PageSize = Literal["a3", "a4", "a5", "us-letter", "us-legal"]
+
+
+class Margins(_Model):
+    top: str = "15mm"
+    right: str = "15mm"
+    bottom: str = "15mm"
+    left: str = "15mm"
+
+    @field_validator("top", "right", "bottom", "left")
+    @classmethod
+    def _length(cls, value: str) -> str:
+        return _checked(value, _LENGTH, "length like '15mm'") or value
+
+
+class PageSetup(_Model):
+    size: PageSize = "a4"
+    orientation: Literal["portrait", "landscape"] = "portrait"
+    margins: Margins = Field(default_factory=Margins)
+    font_size: float = Field(default=9, gt=4, le=24)
+
+
+class ReportDefinition(_Model):
+    """A whole report: where its rows come from, how they group, and what each band shows."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"title": "Quire report definition"}
+    )
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = None
+    source: Source
+    parameters: list[Parameter] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list, max_length=10)
+    sort: list[SortKey] = Field(default_factory=list)
+    variables: list[Variable] = Field(default_factory=list)
+    bands: Bands = Field(default_factory=Bands)
+    page: PageSetup = Field(default_factory=PageSetup)
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for YAML/JSON, without the defaults nobody wrote."""
+        return self.model_dump(mode="json", exclude_defaults=True)

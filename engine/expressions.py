@@ -1,0 +1,467 @@
+"""SQL expressions written by users, parsed with sqlglot, checked, and compiled to SQLAlchemy.
+
+Nothing a user writes is ever spliced into SQL text. The parse tree is walked node by node;
+each node type on the allow-list has a compiler that builds a SQLAlchemy construct, literals
+become bound values, `:name` becomes a bound parameter, and any other node is refused.
+Dotted paths follow foreign keys and become LEFT OUTER JOINs, shared by every expression
+compiled for the same query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import sqlglot
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlglot import exp
+
+from engine.errors import DefinitionError, Issue, did_you_mean
+from engine.schema import SourceSchema
+
+__all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "ExpressionCompiler")
+
+MAX_JOIN_DEPTH = 4
+MAX_LENGTH = 2000
+Value = ColumnElement[Any]
+
+_TRUNC_UNITS = ("year", "quarter", "month", "week", "day", "hour")
+_EXTRACT_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "dow")
+_CAST_TYPES: dict[Any, sa.types.TypeEngine[Any]] = {
+    exp.DataType.Type.INT: sa.Integer(),
+    exp.DataType.Type.BIGINT: sa.BigInteger(),
+    exp.DataType.Type.DECIMAL: sa.Numeric(),
+    exp.DataType.Type.FLOAT: sa.Float(),
+    exp.DataType.Type.DOUBLE: sa.Float(),
+    exp.DataType.Type.TEXT: sa.Text(),
+    exp.DataType.Type.VARCHAR: sa.String(),
+    exp.DataType.Type.DATE: sa.Date(),
+    exp.DataType.Type.TIMESTAMP: sa.DateTime(),
+}
+
+
+class ExpressionError(Exception):
+    """Raised inside the compiler; turned into an `Issue` at the expression's path."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class _DateTrunc(FunctionElement[Any]):
+    """`date_trunc(unit, value)` for both SQLite and PostgreSQL."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "date_trunc"
+
+
+@compiles(_DateTrunc, "postgresql")
+def _date_trunc_pg(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
+    unit, value = list(element.clauses)
+    return f"date_trunc({compiler.process(unit, **kw)}, {compiler.process(value, **kw)})"
+
+
+@compiles(_DateTrunc)
+def _date_trunc_sqlite(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
+    unit_clause, value = list(element.clauses)
+    unit = unit_clause.value  # one of _TRUNC_UNITS, checked at compile time
+    v = compiler.process(value, **kw)
+    if unit in ("year", "month", "day"):
+        return f"datetime({v}, 'start of {unit}')"
+    if unit == "hour":
+        return f"strftime('%Y-%m-%d %H:00:00', {v})"
+    if unit == "week":  # ISO weeks start on Monday
+        return f"datetime({v}, 'start of day', '-' || ((strftime('%w', {v}) + 6) % 7) || ' days')"
+    return (  # quarter
+        f"datetime({v}, 'start of month', "
+        f"'-' || ((cast(strftime('%m', {v}) as integer) - 1) % 3) || ' months')"
+    )
+
+
+FUNCTIONS: dict[type[exp.Expression], str] = {
+    exp.Coalesce: "coalesce",
+    exp.Nullif: "nullif",
+    exp.Abs: "abs",
+    exp.Round: "round",
+    exp.Lower: "lower",
+    exp.Upper: "upper",
+    exp.Length: "length",
+    exp.Trim: "trim",
+    exp.Substring: "substr",
+    exp.DateTrunc: "date_trunc",
+    exp.TimestampTrunc: "date_trunc",
+    exp.Year: "year",
+    exp.Month: "month",
+    exp.Day: "day",
+    exp.Extract: "extract",
+    exp.Cast: "cast",
+    exp.Concat: "concat",
+}
+
+_BINARY: dict[type[exp.Expression], Callable[[Value, Value], Value]] = {
+    exp.Add: lambda a, b: a + b,
+    exp.Sub: lambda a, b: a - b,
+    exp.Mul: lambda a, b: a * b,
+    exp.Div: lambda a, b: a / b,
+    exp.Mod: lambda a, b: a % b,
+    exp.EQ: lambda a, b: a == b,
+    exp.NEQ: lambda a, b: a != b,
+    exp.GT: lambda a, b: a > b,
+    exp.GTE: lambda a, b: a >= b,
+    exp.LT: lambda a, b: a < b,
+    exp.LTE: lambda a, b: a <= b,
+    exp.And: sa.and_,
+    exp.Or: sa.or_,
+    exp.Like: lambda a, b: a.like(b),
+    exp.ILike: lambda a, b: a.ilike(b),
+    exp.DPipe: lambda a, b: a.concat(b),
+}
+
+
+class ExpressionCompiler:
+    """Compiles expressions against one base table; joins are shared across expressions."""
+
+    def __init__(
+        self,
+        schema: SourceSchema,
+        base_table: str,
+        parameters: Mapping[str, sa.types.TypeEngine[Any] | None] | None = None,
+    ) -> None:
+        if base_table not in schema.tables:
+            raise DefinitionError(
+                [
+                    Issue(
+                        "source.table",
+                        f"unknown table '{base_table}'",
+                        did_you_mean(base_table, schema.tables),
+                    )
+                ]
+            )
+        self.schema = schema
+        self.base = schema.tables[base_table]
+        self.parameters = dict(parameters or {})
+        self._joins: dict[tuple[str, ...], sa.FromClause] = {(): self.base}
+        self._join_order: list[tuple[tuple[str, ...], sa.FromClause, Value]] = []
+
+    # -- public -----------------------------------------------------------------------------
+
+    def compile(self, text: str, path: str) -> Value:
+        """Compile one expression; raise `DefinitionError` with the issue at `path`."""
+        try:
+            tree = self._parse(text)
+            return self._node(tree)
+        except ExpressionError as error:
+            raise DefinitionError([Issue(path, error.message, error.hint)]) from None
+
+    def from_clause(self) -> sa.FromClause:
+        """The base table outer-joined to every relationship the expressions followed."""
+        clause: sa.FromClause = self.base
+        for _, alias, onclause in self._join_order:
+            clause = clause.outerjoin(alias, onclause)
+        return clause
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _parse(self, text: str) -> exp.Expression:
+        if len(text) > MAX_LENGTH:
+            raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+        try:
+            trees = sqlglot.parse(text, read="postgres")
+        except sqlglot.errors.ParseError as error:
+            first = error.errors[0] if error.errors else {}
+            where = f" at column {first.get('col')}" if first.get("col") else ""
+            detail = str(first.get("description", "")) or "cannot parse"
+            if detail.startswith("Required keyword"):
+                detail = "incomplete expression"
+            raise ExpressionError(f"syntax error{where}: {detail}") from None
+        except (sqlglot.errors.TokenError, ValueError, RecursionError) as error:
+            raise ExpressionError(f"syntax error: {error}") from None
+        if len(trees) != 1 or trees[0] is None:
+            raise ExpressionError("expected one expression, not a statement list")
+        tree = trees[0]
+        assert isinstance(tree, exp.Expression)
+        return tree
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _node(self, node: exp.Expression) -> Value:
+        kind = type(node)
+        handler = _HANDLERS.get(kind)
+        if kind not in _BINARY and handler is None:
+            raise ExpressionError(*_refusal(node))
+        unexpected = [
+            key
+            for key, value in node.args.items()
+            if value not in (None, False, [], "") and key not in _ARGS.get(kind, _DEFAULT_ARGS)
+        ]
+        if unexpected:  # an option we do not compile must not vanish silently
+            raise ExpressionError(
+                f"unsupported form of '{node.sql()[:40]}' ({', '.join(unexpected)})"
+            )
+        if handler is None:
+            result = _BINARY[kind](self._node(node.this), self._node(node.expression))
+        else:
+            result = handler(self, node)
+        return sa.not_(result) if node.args.get("negate") else result
+
+    def _column(self, node: exp.Expression) -> Value:
+        parts = _dotted(node)
+        relations, column = parts[:-1], parts[-1]
+        if len(relations) > MAX_JOIN_DEPTH:
+            raise ExpressionError(
+                f"path '{'.'.join(parts)}' follows more than {MAX_JOIN_DEPTH} relationships"
+            )
+        table = self._join(tuple(relations))
+        if column not in table.c:
+            name = self._table_name(tuple(relations))
+            options = list(table.c.keys()) + list(self.schema.relationships.get(name, {}))
+            raise ExpressionError(
+                f"unknown column '{column}' in table '{name}'", did_you_mean(column, options)
+            )
+        result: Value = table.c[column]
+        return result
+
+    def _table_name(self, path: tuple[str, ...]) -> str:
+        name = self.base.name
+        for step in path:
+            name = self.schema.relationships[name][step].target
+        return name
+
+    def _join(self, path: tuple[str, ...]) -> sa.FromClause:
+        if path in self._joins:
+            return self._joins[path]
+        parent = self._join(path[:-1])
+        parent_name = self._table_name(path[:-1])
+        relations = self.schema.relationships.get(parent_name, {})
+        step = path[-1]
+        if step not in relations:
+            raise ExpressionError(
+                f"'{step}' is not a relationship of table '{parent_name}'",
+                did_you_mean(step, relations) or f"table '{parent_name}' has no foreign keys",
+            )
+        relation = relations[step]
+        alias = self.schema.tables[relation.target].alias(f"j{len(self._join_order) + 1}")
+        onclause = sa.and_(
+            *(
+                parent.c[a] == alias.c[b]
+                for a, b in zip(relation.columns, relation.target_columns, strict=True)
+            )
+        )
+        self._joins[path] = alias
+        self._join_order.append((path, alias, onclause))
+        return alias
+
+    def _literal(self, node: exp.Expression) -> Value:
+        assert isinstance(node, exp.Literal)
+        if node.is_string:
+            return sa.literal(node.this, sa.String())
+        text = node.this
+        if not isinstance(text, str) or not _is_number(text):
+            raise ExpressionError(f"'{text}' is not a number")
+        if any(c in text for c in ".eE"):
+            return sa.literal(Decimal(text), sa.Numeric())
+        return sa.literal(int(text), sa.Integer())
+
+    def _placeholder(self, node: exp.Expression) -> Value:
+        name = node.name
+        if not name:
+            raise ExpressionError("parameters are written ':name'", "positional '?' is not used")
+        if name not in self.parameters:
+            raise ExpressionError(
+                f"unknown parameter ':{name}'", did_you_mean(name, self.parameters)
+            )
+        return sa.bindparam(name, type_=self.parameters[name])
+
+    def _paren(self, node: exp.Expression) -> Value:
+        return self._node(node.this).self_group()
+
+    def _not(self, node: exp.Expression) -> Value:
+        return sa.not_(self._node(node.this))
+
+    def _neg(self, node: exp.Expression) -> Value:
+        return -self._node(node.this)
+
+    def _is(self, node: exp.Expression) -> Value:
+        right = node.expression
+        if not isinstance(right, exp.Null):
+            raise ExpressionError("IS is only allowed with NULL", "write 'x IS NULL'")
+        return self._node(node.this).is_(None)
+
+    def _in(self, node: exp.Expression) -> Value:
+        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+            raise ExpressionError("IN takes a list of values, not a subquery")
+        values = [self._node(v) for v in node.expressions]
+        if not values:
+            raise ExpressionError("IN needs at least one value")
+        return self._node(node.this).in_(values)
+
+    def _between(self, node: exp.Expression) -> Value:
+        return self._node(node.this).between(
+            self._node(node.args["low"]), self._node(node.args["high"])
+        )
+
+    def _case(self, node: exp.Expression) -> Value:
+        if node.this is not None:  # CASE x WHEN 1 THEN ...
+            subject = self._node(node.this)
+            whens = [
+                (subject == self._node(i.this), self._node(i.args["true"]))
+                for i in node.args["ifs"]
+            ]
+        else:
+            whens = [(self._node(i.this), self._node(i.args["true"])) for i in node.args["ifs"]]
+        default = node.args.get("default")
+        return sa.case(*whens, else_=self._node(default) if default is not None else None)
+
+    def _function(self, node: exp.Expression) -> Value:
+        name = FUNCTIONS[type(node)]
+        args = [self._node(a) for a in _arguments(node)]
+        function = getattr(sa.func, name)
+        if name in ("round", "abs", "coalesce", "nullif", "lower", "upper", "trim", "substr"):
+            return function(*args, type_=args[0].type)  # type: ignore[no-any-return]
+        return function(*args)  # type: ignore[no-any-return]
+
+    def _cast(self, node: exp.Expression) -> Value:
+        target = node.args["to"]
+        type_ = _CAST_TYPES.get(target.this) if isinstance(target, exp.DataType) else None
+        if type_ is None:
+            allowed = "integer, bigint, decimal, float, text, varchar, date, timestamp"
+            raise ExpressionError(f"cannot cast to {target.sql()}", f"allowed: {allowed}")
+        return sa.cast(self._node(node.this), type_)
+
+    def _date_trunc(self, node: exp.Expression) -> Value:
+        unit = _unit(node.args.get("unit"), _TRUNC_UNITS)
+        return _DateTrunc(sa.literal(unit), self._node(node.this))
+
+    def _extract(self, node: exp.Expression) -> Value:
+        if isinstance(node, exp.Extract):
+            unit = _unit(node.this, _EXTRACT_UNITS)
+            value = self._node(node.expression)
+        else:
+            unit = type(node).__name__.lower()
+            value = self._node(node.this)
+        return sa.cast(sa.extract(unit, value), sa.Integer())
+
+    def _concat(self, node: exp.Expression) -> Value:
+        args = [sa.func.coalesce(sa.cast(self._node(a), sa.String()), "") for a in node.expressions]
+        result: Value = args[0]
+        for arg in args[1:]:
+            result = result.concat(arg)
+        return result
+
+
+def _unit(node: exp.Expression | None, allowed: tuple[str, ...]) -> str:
+    text = (node.name if node is not None else "").lower()
+    if text not in allowed:
+        raise ExpressionError(f"unknown time unit '{text}'", "allowed: " + ", ".join(allowed))
+    return text
+
+
+def _arguments(node: exp.Expression) -> list[exp.Expression]:
+    """Positional arguments of a function node, in SQL order, refusing unknown options."""
+    orders: dict[type[exp.Expression], tuple[str, ...]] = {
+        exp.Round: ("this", "decimals"),
+        exp.Substring: ("this", "start", "length"),
+        exp.Nullif: ("this", "expression"),
+        exp.Trim: ("this",),
+    }
+    order = orders.get(type(node))
+    if order is None:
+        args = [node.this] if node.this is not None else []
+        return [*args, *node.expressions]
+    extra = set(node.args) - set(order) - {"expressions"}
+    if any(node.args.get(k) for k in extra):
+        raise ExpressionError(f"unsupported form of {FUNCTIONS[type(node)]}()")
+    return [node.args[k] for k in order if node.args.get(k) is not None]
+
+
+def _dotted(node: exp.Expression) -> list[str]:
+    if isinstance(node, exp.Dot):
+        return [*_dotted(node.this), node.expression.name]
+    if isinstance(node, exp.Column):
+        parts = [node.args.get(k) for k in ("catalog", "db", "table")]
+        names = [p.name for p in parts if p is not None]
+        if isinstance(node.this, exp.Star):
+            raise ExpressionError("'*' is not a value", "name the columns you need")
+        return [*names, node.name]
+    raise ExpressionError(*_refusal(node))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
+
+
+def _refusal(node: exp.Expression) -> tuple[str, str]:
+    if isinstance(node, exp.Query | exp.Subquery):
+        return "subqueries are not allowed in expressions", ""
+    if isinstance(node, exp.Anonymous | exp.Func):
+        name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
+        allowed = ", ".join(sorted(set(FUNCTIONS.values())))
+        return f"function '{name.lower()}' is not allowed", f"allowed: {allowed}"
+    if isinstance(node, exp.Star):
+        return "'*' is not a value", "name the columns you need"
+    return f"'{node.sql()[:40]}' ({node.key}) is not allowed in an expression", ""
+
+
+_HANDLERS_SPECIAL = (
+    exp.Cast,
+    exp.DateTrunc,
+    exp.TimestampTrunc,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.Extract,
+    exp.Concat,
+)
+_DEFAULT_ARGS = frozenset({"this", "expression", "negate"})
+_ARGS: dict[type[exp.Expression], frozenset[str]] = {
+    exp.Column: frozenset({"this", "table", "db", "catalog"}),
+    exp.Literal: frozenset({"this", "is_string"}),
+    exp.Placeholder: frozenset({"this"}),
+    exp.In: frozenset({"this", "expressions", "negate"}),
+    exp.Between: frozenset({"this", "low", "high", "negate"}),
+    exp.Case: frozenset({"this", "ifs", "default"}),
+    exp.Cast: frozenset({"this", "to"}),
+    exp.DateTrunc: frozenset({"this", "unit"}),
+    exp.TimestampTrunc: frozenset({"this", "unit"}),
+    exp.Concat: frozenset({"expressions", "safe", "coalesce"}),
+    exp.Coalesce: frozenset({"this", "expressions"}),
+    exp.Round: frozenset({"this", "decimals"}),
+    exp.Substring: frozenset({"this", "start", "length"}),
+    exp.DPipe: frozenset({"this", "expression", "safe"}),
+    exp.Div: frozenset({"this", "expression", "typed"}),
+}
+
+_HANDLERS: dict[type[exp.Expression], Callable[[ExpressionCompiler, exp.Expression], Value]] = {
+    exp.Column: ExpressionCompiler._column,
+    exp.Dot: ExpressionCompiler._column,
+    exp.Literal: ExpressionCompiler._literal,
+    exp.Boolean: lambda _c, n: sa.true() if n.this else sa.false(),
+    exp.Null: lambda _c, _n: sa.null(),
+    exp.Placeholder: ExpressionCompiler._placeholder,
+    exp.Paren: ExpressionCompiler._paren,
+    exp.Not: ExpressionCompiler._not,
+    exp.Neg: ExpressionCompiler._neg,
+    exp.Is: ExpressionCompiler._is,
+    exp.In: ExpressionCompiler._in,
+    exp.Between: ExpressionCompiler._between,
+    exp.Case: ExpressionCompiler._case,
+    exp.Cast: ExpressionCompiler._cast,
+    exp.DateTrunc: ExpressionCompiler._date_trunc,
+    exp.TimestampTrunc: ExpressionCompiler._date_trunc,
+    exp.Year: ExpressionCompiler._extract,
+    exp.Month: ExpressionCompiler._extract,
+    exp.Day: ExpressionCompiler._extract,
+    exp.Extract: ExpressionCompiler._extract,
+    exp.Concat: ExpressionCompiler._concat,
+    **{kind: ExpressionCompiler._function for kind in FUNCTIONS if kind not in _HANDLERS_SPECIAL},
+}

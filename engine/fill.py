@@ -1,0 +1,149 @@
+"""Fill: the ordered row stream becomes band events, with group breaks and variables.
+
+This is the only stage that looks at every row in Python, so it does as little as it can:
+compare the group keys with the previous row, feed the variables, emit events. It keeps
+the previous row and the accumulators, nothing else, so memory does not grow with rows.
+Page-scoped values are not computed here: only the typesetter knows where pages break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.definition import ReportDefinition, VariableFunction
+from engine.plan import QueryPlan
+
+__all__ = ("BandEvent", "band_key", "fill")
+
+Row = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BandEvent:
+    """A band to print: its key, the row it shows, and the variables' values at that moment."""
+
+    band: str
+    row: Row | None
+    variables: dict[str, Any]
+
+
+def band_key(kind: str, level: int | None = None) -> str:
+    """`title`, `detail` ... or `group_header:0`, `group_footer:1` for group bands."""
+    return kind if level is None else f"{kind}:{level}"
+
+
+class _Accumulator:
+    __slots__ = ("count", "function", "seen", "value")
+
+    def __init__(self, function: VariableFunction) -> None:
+        self.function = function
+        self.reset()
+
+    def reset(self) -> None:
+        self.value: Any = None
+        self.count = 0
+        self.seen: set[Any] = set()
+
+    def add(self, value: Any) -> None:
+        if value is None:
+            return
+        self.count += 1
+        function = self.function
+        if function in ("sum", "avg"):
+            self.value = value if self.value is None else self.value + value
+        elif function == "min":
+            self.value = value if self.value is None or value < self.value else self.value
+        elif function == "max":
+            self.value = value if self.value is None or value > self.value else self.value
+        elif function == "first":
+            if self.count == 1:
+                self.value = value
+        elif function == "last":
+            self.value = value
+        elif function == "distinct_count":
+            self.seen.add(value)
+
+    def result(self) -> Any:
+        function = self.function
+        if function == "count":
+            return self.count
+        if function == "distinct_count":
+            return len(self.seen)
+        if function == "sum":
+            return 0 if self.value is None else self.value
+        if function == "avg":
+            return None if self.count == 0 else self.value / self.count
+        return self.value
+
+
+@dataclass(frozen=True)
+class _Variable:
+    name: str
+    column: int | None
+    reset_level: int  # -1: report; otherwise the group index whose end resets it
+    accumulator: _Accumulator
+
+
+def fill(
+    definition: ReportDefinition, plan: QueryPlan, batches: Iterable[Sequence[Row]]
+) -> Iterator[BandEvent]:
+    """Band events for the whole report, in print order."""
+    levels = {g.name: i for i, g in enumerate(definition.groups)}
+    variables = [
+        _Variable(
+            v.name,
+            plan.variable_columns.get(v.name),
+            levels.get(v.reset, -1),
+            _Accumulator(v.function),
+        )
+        for v in definition.variables
+    ]
+    group_columns = plan.group_columns
+    depth = len(group_columns)
+
+    def snapshot() -> dict[str, Any]:
+        return {v.name: v.accumulator.result() for v in variables}
+
+    previous: Row | None = None
+    for batch in batches:
+        for row in batch:
+            if previous is None:
+                yield BandEvent("title", row, snapshot())
+                start = 0
+            else:
+                start = next(
+                    (
+                        level
+                        for level, column in enumerate(group_columns)
+                        if row[column] != previous[column]
+                    ),
+                    depth,
+                )
+                if start < depth:
+                    values = snapshot()
+                    for level in range(depth - 1, start - 1, -1):
+                        yield BandEvent(band_key("group_footer", level), previous, values)
+                    for v in variables:
+                        if v.reset_level >= start:
+                            v.accumulator.reset()
+            if start < depth:
+                values = snapshot()
+                for level in range(start, depth):
+                    yield BandEvent(band_key("group_header", level), row, values)
+            for v in variables:
+                if v.column is None:
+                    v.accumulator.count += 1
+                else:
+                    v.accumulator.add(row[v.column])
+            yield BandEvent("detail", row, snapshot() if variables else {})
+            previous = row
+    if previous is None:
+        yield BandEvent("title", None, snapshot())
+        yield BandEvent("no_data", None, snapshot())
+        return
+    values = snapshot()
+    for level in range(depth - 1, -1, -1):
+        yield BandEvent(band_key("group_footer", level), previous, values)
+    yield BandEvent("summary", previous, values)

@@ -1,0 +1,101 @@
+"""Value formats: how a field or aggregate value becomes the text printed in a cell.
+
+A format is a preset name (`integer`, `number`, `money`, `percent`, `date`, `datetime`) or
+a pattern with one placeholder: text around `{spec}`, where spec is a Python number spec
+(`{,.2f}` gives 1,234.50) or a strftime pattern (`{%d.%m.%Y}`). Patterns are parsed once,
+with a strict grammar: no attribute access, no nested fields, nothing evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = ("PRESETS", "Formatter", "make_formatter")
+
+Formatter = Callable[[Any], str]
+
+PRESETS: dict[str, str] = {
+    "integer": "{,.0f}",
+    "number": "{,.2f}",
+    "money": "{,.2f}",
+    "percent": "{.1%}",
+    "date": "{%Y-%m-%d}",
+    "datetime": "{%Y-%m-%d %H:%M}",
+}
+
+_PATTERN = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
+_NUMBER_SPEC = re.compile(r"^[+\- ]?[,_]?(\.\d{1,9})?[fe%]?$")
+_DATE_SPEC = re.compile(r"^([^%]|%[aAbBdHImMpSyYjUWzZ%])*$")
+
+
+def make_formatter(fmt: str | None) -> Formatter:
+    """A function turning one value into text; raise ValueError naming what is wrong."""
+    if fmt is None:
+        return default_text
+    pattern = PRESETS.get(fmt, fmt)
+    match = _PATTERN.match(pattern)
+    if match is None:
+        presets = ", ".join(PRESETS)
+        raise ValueError(
+            f"format '{fmt}' is not a preset ({presets}) nor a pattern like '{{,.2f}}' or "
+            "'{%d.%m.%Y}'"
+        )
+    prefix, spec, suffix = match["prefix"], match["spec"], match["suffix"]
+    if re.search(r"%[A-Za-z]", spec):
+        if not _DATE_SPEC.match(spec):
+            raise ValueError(f"format '{fmt}': '{spec}' is not a date pattern like '%Y-%m-%d'")
+        return _date_formatter(prefix, spec, suffix)
+    if not _NUMBER_SPEC.match(spec):
+        raise ValueError(f"format '{fmt}': '{spec}' is not a number pattern like ',.2f'")
+    return _number_formatter(prefix, spec, suffix)
+
+
+def default_text(value: Any) -> str:
+    """Text for a value with no format: dates in ISO form, numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}" if value != int(value) else f"{value:.0f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes" if value.second == 0 else "seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
+    def fmt(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            try:
+                value = Decimal(value)
+            except ArithmeticError:
+                return str(value)
+        if isinstance(value, bool | date):
+            return default_text(value)
+        return f"{prefix}{format(value, spec)}{suffix}"
+
+    return fmt
+
+
+def _date_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
+    def fmt(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):  # SQLite returns dates as ISO text
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return str(value)
+        if not isinstance(value, date):
+            return default_text(value)
+        return prefix + value.strftime(spec) + suffix
+
+    return fmt

@@ -1,0 +1,108 @@
+"""Run parameters: text from a command line or a form, turned into typed, checked values.
+
+Every problem is reported at once, naming the parameter; values are only ever bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.definition import Parameter, ReportDefinition
+from engine.errors import Issue, ParameterError, did_you_mean
+
+__all__ = ("coerce_value", "resolve_parameters")
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def resolve_parameters(
+    definition: ReportDefinition, given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Typed values for every declared parameter: given, else default, else None."""
+    given = dict(given or {})
+    issues: list[Issue] = []
+    declared = {p.name: p for p in definition.parameters}
+    for name in given:
+        if name not in declared:
+            issues.append(
+                Issue(
+                    f"parameter '{name}'",
+                    "not declared by the report",
+                    did_you_mean(name, declared),
+                )
+            )
+    values: dict[str, Any] = {}
+    for parameter in definition.parameters:
+        raw = given.get(parameter.name, parameter.default)
+        where = f"parameter '{parameter.name}'"
+        if raw is None or raw == "":
+            if parameter.required:
+                issues.append(Issue(where, "required", f"pass --param {parameter.name}=VALUE"))
+            values[parameter.name] = None
+            continue
+        try:
+            values[parameter.name] = coerce_value(parameter, raw)
+        except ValueError as error:
+            issues.append(Issue(where, str(error)))
+    if issues:
+        raise ParameterError(issues)
+    return values
+
+
+def coerce_value(parameter: Parameter, raw: Any) -> Any:
+    """One value of the parameter's type; raise ValueError saying what was expected."""
+    kind = parameter.type
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        if kind in ("string", "choice"):
+            value = str(text)
+            if kind == "choice" and parameter.choices and value not in parameter.choices:
+                raise ValueError(f"'{value}' is not one of: {', '.join(parameter.choices)}")
+            return value
+        if kind == "integer":
+            if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
+                raise ValueError
+            return int(text)
+        if kind == "decimal":
+            if isinstance(text, bool):
+                raise ValueError
+            return Decimal(str(text))
+        if kind == "boolean":
+            return _boolean(text)
+        if kind == "date":
+            if isinstance(text, datetime):
+                return text.date()
+            return text if isinstance(text, date) else date.fromisoformat(str(text))
+        if isinstance(text, datetime):
+            return text
+        if isinstance(text, date):
+            return datetime(text.year, text.month, text.day)
+        return datetime.fromisoformat(str(text))
+    except (ValueError, TypeError, InvalidOperation) as error:
+        if str(error).startswith("'"):
+            raise
+        raise ValueError(f"'{raw}' is not a valid {kind}{_EXAMPLES.get(kind, '')}") from None
+
+
+_EXAMPLES = {
+    "date": " (expected YYYY-MM-DD)",
+    "datetime": " (expected YYYY-MM-DD HH:MM)",
+    "integer": " (expected a whole number)",
+    "decimal": " (expected a number like 12.50)",
+    "boolean": " (expected true or false)",
+}
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError

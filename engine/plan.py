@@ -1,0 +1,215 @@
+"""Planning a run: every expression of a definition compiled into one SELECT.
+
+The plan holds the SELECT (only the columns the report uses, the joins its paths need, the
+source filter), the order keys (group keys, sort keys, then the primary key, so the order
+is total and keyset pagination is exact), and where each group key, field and variable
+input sits in a row. Every problem found is reported at once, each at its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.definition import (
+    AggregateElement,
+    Band,
+    FieldElement,
+    ParameterType,
+    ReportDefinition,
+)
+from engine.errors import DefinitionError, Issue, did_you_mean
+from engine.expressions import ExpressionCompiler
+from engine.formats import make_formatter
+from engine.schema import SourceSchema
+
+__all__ = ("OrderKey", "QueryPlan", "band_slots", "build_plan", "parameter_types")
+
+PARAMETER_SQL_TYPES: dict[ParameterType, sa.types.TypeEngine[Any]] = {
+    "string": sa.String(),
+    "choice": sa.String(),
+    "integer": sa.Integer(),
+    "decimal": sa.Numeric(),
+    "date": sa.Date(),
+    "datetime": sa.DateTime(),
+    "boolean": sa.Boolean(),
+}
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One ORDER BY key: a column of the row, its direction, and whether it can be NULL."""
+
+    index: int
+    descending: bool
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """The single SELECT of a run and where each value sits in its rows."""
+
+    select: sa.Select[Any]
+    order_keys: tuple[OrderKey, ...]
+    group_columns: tuple[int, ...]
+    variable_columns: dict[str, int | None]
+    expression_columns: dict[str, int]
+
+    @property
+    def ordered(self) -> sa.Select[Any]:
+        """The SELECT with its total order, for strategies that read it in one pass."""
+        columns = list(self.select.selected_columns)
+        clauses: list[Any] = []
+        for key in self.order_keys:
+            column = columns[key.index]
+            if key.nullable:
+                clauses.append(sa.case((column.is_(None), 1), else_=0))
+            clauses.append(column.desc() if key.descending else column.asc())
+        return self.select.order_by(*clauses)
+
+
+def parameter_types(definition: ReportDefinition) -> dict[str, sa.types.TypeEngine[Any]]:
+    return {p.name: PARAMETER_SQL_TYPES[p.type] for p in definition.parameters}
+
+
+def band_slots(definition: ReportDefinition) -> Iterator[tuple[str, Band]]:
+    """Every band with its document path, in the order a reader meets them."""
+    bands = definition.bands
+    for name in ("title", "page_header", "column_header"):
+        band = getattr(bands, name)
+        if band is not None:
+            yield f"bands.{name}", band
+    for i, group in enumerate(definition.groups):
+        if group.header is not None:
+            yield f"groups[{i}].header", group.header
+    if bands.detail is not None:
+        yield "bands.detail", bands.detail
+    for i, group in reversed(list(enumerate(definition.groups))):
+        if group.footer is not None:
+            yield f"groups[{i}].footer", group.footer
+    for name in ("summary", "page_footer", "no_data"):
+        band = getattr(bands, name)
+        if band is not None:
+            yield f"bands.{name}", band
+
+
+def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
+    """Compile every expression of the definition; raise one error listing every problem."""
+    compiler = ExpressionCompiler(schema, definition.source.table, parameter_types(definition))
+    issues: list[Issue] = list(check_names(definition))
+    columns: list[sa.ColumnElement[Any]] = []
+    by_text: dict[str, int] = {}
+
+    def add(text: str, path: str) -> int | None:
+        key = text.strip()
+        if key in by_text:
+            return by_text[key]
+        try:
+            compiled = compiler.compile(key, path)
+        except DefinitionError as error:
+            issues.extend(error.issues)
+            return None
+        by_text[key] = len(columns)
+        columns.append(compiled)
+        return by_text[key]
+
+    where = None
+    if definition.source.filter:
+        try:
+            where = compiler.compile(definition.source.filter, "source.filter")
+        except DefinitionError as error:
+            issues.extend(error.issues)
+
+    keys: list[OrderKey] = []
+    group_columns: list[int] = []
+    for i, group in enumerate(definition.groups):
+        index = add(group.expression, f"groups[{i}].expression")
+        if index is not None:
+            group_columns.append(index)
+            keys.append(OrderKey(index, group.direction == "desc", nullable=True))
+    for i, sort in enumerate(definition.sort):
+        index = add(sort.expression, f"sort[{i}].expression")
+        if index is not None:
+            keys.append(OrderKey(index, sort.direction == "desc", nullable=True))
+    variable_columns: dict[str, int | None] = {}
+    for i, variable in enumerate(definition.variables):
+        if variable.expression is not None:
+            variable_columns[variable.name] = add(variable.expression, f"variables[{i}].expression")
+        elif variable.function != "count":
+            issues.append(Issue(f"variables[{i}].expression", f"required for {variable.function}"))
+        else:
+            variable_columns[variable.name] = None
+    for path, band in band_slots(definition):
+        for j, element in enumerate(band.elements):
+            if isinstance(element, FieldElement):
+                add(element.expression, f"{path}.elements[{j}].expression")
+    base = compiler.base
+    primary = list(base.primary_key.columns)
+    if not primary:
+        issues.append(
+            Issue("source.table", f"table '{base.name}' has no primary key", "needed for keyset")
+        )
+    for column in primary:
+        keys.append(OrderKey(len(columns), descending=False, nullable=False))
+        columns.append(column)
+    if issues:
+        raise DefinitionError(issues)
+
+    labelled = [sa.type_coerce(c, sa.types.NULLTYPE).label(f"c{i}") for i, c in enumerate(columns)]
+    select: sa.Select[Any] = sa.select(*labelled).select_from(compiler.from_clause())  # type: ignore[assignment]
+    if where is not None:
+        select = select.where(where)
+    return QueryPlan(select, tuple(keys), tuple(group_columns), variable_columns, by_text)
+
+
+def check_names(definition: ReportDefinition) -> Iterator[Issue]:
+    """Names that refer to each other: groups, variables, parameters, formats."""
+    yield from _duplicates("groups", [g.name for g in definition.groups])
+    yield from _duplicates("variables", [v.name for v in definition.variables])
+    yield from _duplicates("parameters", [p.name for p in definition.parameters])
+    groups = [g.name for g in definition.groups]
+    variables = [v.name for v in definition.variables]
+    for i, variable in enumerate(definition.variables):
+        if variable.reset != "report" and variable.reset not in groups:
+            yield Issue(
+                f"variables[{i}].reset",
+                f"unknown group '{variable.reset}'",
+                did_you_mean(variable.reset, ["report", *groups]),
+            )
+    for i, parameter in enumerate(definition.parameters):
+        if parameter.type == "choice" and not parameter.choices:
+            yield Issue(f"parameters[{i}].choices", "a choice parameter needs choices")
+    for path, band in band_slots(definition):
+        page_band = path in ("bands.page_header", "bands.page_footer")
+        for j, element in enumerate(band.elements):
+            where = f"{path}.elements[{j}]"
+            if page_band and isinstance(element, FieldElement | AggregateElement):
+                yield Issue(
+                    where,
+                    f"a {element.type} cannot be placed in a page band",
+                    "page bands are laid out by the typesetter; use labels and page numbers",
+                )
+            if element.type == "page_number" and not page_band:
+                yield Issue(where, "page numbers belong in page_header or page_footer")
+            if isinstance(element, AggregateElement) and element.variable not in variables:
+                yield Issue(
+                    f"{where}.variable",
+                    f"unknown variable '{element.variable}'",
+                    did_you_mean(element.variable, variables),
+                )
+            if isinstance(element, FieldElement | AggregateElement):
+                try:
+                    make_formatter(element.format)
+                except ValueError as error:
+                    yield Issue(f"{where}.format", str(error))
+
+
+def _duplicates(path: str, names: list[str]) -> Iterator[Issue]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield Issue(f"{path}[{i}].name", f"duplicate name '{name}'")
+        seen.add(name)

@@ -1,0 +1,296 @@
+"""The Typst sink: band events become data for the static template, typeset to PDF/PNG/SVG.
+
+The layout of every band (widths resolved to points, alignments, styles, label texts) and
+the formatted cells of every event are written as JSON next to a copy of
+`templates/report.typ`; Typst reads them as data. Fonts come only from the package's own
+folder, so a report looks the same on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import typst
+
+from engine.definition import (
+    AggregateElement,
+    Band,
+    FieldElement,
+    LabelElement,
+    LineElement,
+    PageNumberElement,
+    ReportDefinition,
+    RowBreakElement,
+    Style,
+)
+from engine.errors import DefinitionError, Issue, RenderError
+from engine.fill import BandEvent
+from engine.formats import make_formatter
+from engine.layout import content_width_pt, length_pt, resolve_widths
+from engine.plan import QueryPlan
+
+__all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_typst", "write_typst_input")
+
+TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
+FONT_DIR = Path(__file__).parent / "fonts"
+FONT_FAMILY = "Inter"
+OutputFormat = Literal["pdf", "png", "svg"]
+Cell = Callable[[BandEvent], str]
+_GAP = 4.0  # points between the page header/footer and the body
+
+
+@dataclass
+class _BandSpec:
+    index: int
+    cells: list[Cell] = field(default_factory=list)
+
+
+class TypstLayout:
+    """The template's view of a definition: band layouts, and how to turn events into cells."""
+
+    def __init__(self, definition: ReportDefinition, plan: QueryPlan) -> None:
+        self.definition = definition
+        self.plan = plan
+        self.bands: list[dict[str, Any]] = []
+        self._specs: dict[str, _BandSpec] = {}
+        page = definition.page
+        self._width = content_width_pt(page)
+        issues: list[Issue] = []
+        bands = definition.bands
+        named: list[tuple[str, str, Band | None]] = [
+            ("title", "bands.title", bands.title),
+            ("page_header", "bands.page_header", bands.page_header),
+            ("column_header", "bands.column_header", bands.column_header),
+            ("detail", "bands.detail", bands.detail),
+            ("summary", "bands.summary", bands.summary),
+            ("page_footer", "bands.page_footer", bands.page_footer or _default_footer()),
+            ("no_data", "bands.no_data", bands.no_data),
+        ]
+        for i, group in enumerate(definition.groups):
+            named.append((f"group_header:{i}", f"groups[{i}].header", group.header))
+            named.append((f"group_footer:{i}", f"groups[{i}].footer", group.footer))
+        for key, path, band in named:
+            if band is not None:
+                try:
+                    self._add(key, path, band)
+                except DefinitionError as error:
+                    issues.extend(error.issues)
+        if issues:
+            raise DefinitionError(issues)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _add(self, key: str, path: str, band: Band) -> None:
+        spec = _BandSpec(len(self.bands))
+        size = self.definition.page.font_size
+        rows: list[dict[str, Any]] = []
+        pending: list[tuple[int, Any]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            try:
+                widths = resolve_widths([e.width for _, e in pending], self._width, size)
+            except ValueError as error:
+                raise DefinitionError(
+                    [Issue(f"{path}.elements[{pending[0][0]}]", str(error))]
+                ) from None
+            rows.append(
+                {
+                    "kind": "cells",
+                    "cells": [
+                        self._cell(spec, e, w) for (_, e), w in zip(pending, widths, strict=True)
+                    ],
+                }
+            )
+            pending.clear()
+
+        for j, element in enumerate(band.elements):
+            if isinstance(element, LineElement):
+                flush()
+                rows.append(
+                    {"kind": "line", "thickness": element.thickness, "color": element.color}
+                )
+            elif isinstance(element, RowBreakElement):
+                flush()
+            else:
+                pending.append((j, element))
+        flush()
+        self.bands.append(
+            {
+                "rows": rows,
+                "fill": band.fill,
+                "pad": length_pt(band.padding, size),
+                "page_break": band.page_break_before,
+                "style": _style(band),
+            }
+        )
+        self._specs[key] = spec
+
+    def _cell(self, spec: _BandSpec, element: Any, width: float) -> dict[str, Any]:
+        cell: dict[str, Any] = {"w": round(width, 3), "a": element.align, "style": _style(element)}
+        if isinstance(element, LabelElement):
+            cell.update(k="text", t=element.text)
+        elif isinstance(element, PageNumberElement):
+            cell.update(k="page", parts=_page_parts(element.text))
+        elif isinstance(element, FieldElement):
+            column = self.plan.expression_columns[element.expression.strip()]
+            formatter = make_formatter(element.format)
+            cell.update(k="value", i=len(spec.cells))
+            spec.cells.append(_row_cell(column, formatter))
+        elif isinstance(element, AggregateElement):
+            formatter = make_formatter(element.format)
+            cell.update(k="value", i=len(spec.cells))
+            spec.cells.append(_variable_cell(element.variable, formatter))
+        return cell
+
+    # -- data --------------------------------------------------------------------------------
+
+    def page_data(self) -> dict[str, Any]:
+        page = self.definition.page
+        size = page.font_size
+        header = [self._specs.get(k) for k in ("page_header", "column_header")]
+        footer = self._specs.get("page_footer")
+        header_height = sum(self._height(s.index) for s in header if s is not None)
+        footer_height = self._height(footer.index) if footer else 0.0
+        top = length_pt(page.margins.top, size) + header_height + (_GAP if header_height else 0)
+        bottom = (
+            length_pt(page.margins.bottom, size) + footer_height + (_GAP if footer_height else 0)
+        )
+        column_header = self._specs.get("column_header")
+        return {
+            "paper": page.size,
+            "flipped": page.orientation == "landscape",
+            "font": FONT_FAMILY,
+            "font_size": size,
+            "margin": {
+                "top": top,
+                "bottom": bottom,
+                "left": length_pt(page.margins.left, size),
+                "right": length_pt(page.margins.right, size),
+            },
+            "header_gap": _GAP,
+            "footer_gap": _GAP,
+            "page_header": self._index("page_header"),
+            "page_footer": self._index("page_footer"),
+            "column_header": column_header.index if column_header else None,
+            "column_header_in_body": "title" in self._specs and column_header is not None,
+        }
+
+    def _index(self, key: str) -> int | None:
+        spec = self._specs.get(key)
+        return spec.index if spec else None
+
+    def _height(self, index: int) -> float:
+        """An upper estimate of a band's height, to reserve room for it in the margin."""
+        band = self.bands[index]
+        size = self.definition.page.font_size
+        height = 0.0
+        for row in band["rows"]:
+            if row["kind"] == "line":
+                height += row["thickness"] + 2
+            else:
+                sizes = [size] + [
+                    c["style"]["size"]
+                    for c in row["cells"]
+                    if c["style"] and c["style"].get("size")
+                ]
+                if band["style"] and band["style"].get("size"):
+                    sizes.append(band["style"]["size"])
+                height += max(sizes) * 1.25 + 2 * band["pad"]
+        return height
+
+    def records(self, events: Iterable[BandEvent]) -> Iterable[list[Any]]:
+        """`[band index, cells]` for every event whose band the definition has."""
+        specs = self._specs
+        column_header = specs.get("column_header") if "title" in specs else None
+        for event in events:
+            spec = specs.get(event.band)
+            if spec is None:
+                continue
+            yield [spec.index, [cell(event) for cell in spec.cells]]
+            if event.band == "title" and column_header is not None:
+                yield [column_header.index, []]
+
+
+def write_typst_input(layout: TypstLayout, events: Iterable[BandEvent], run_dir: Path) -> int:
+    """Write the template and its data into `run_dir`; return the number of band records."""
+    shutil.copyfile(TEMPLATE, run_dir / "report.typ")
+    head = {"title": layout.definition.title, "page": layout.page_data(), "bands": layout.bands}
+    count = 0
+    with (run_dir / "data.json").open("w", encoding="utf-8") as out:
+        out.write(json.dumps(head, ensure_ascii=False)[:-1])
+        out.write(', "events": [')
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        for record in layout.records(events):
+            if count:
+                out.write(",\n")
+            out.write(dumps(record))
+            count += 1
+        out.write("]}\n")
+    return count
+
+
+def compile_typst(run_dir: Path, fmt: OutputFormat = "pdf", ppi: float = 144) -> list[bytes]:
+    """Typeset the run directory; one PDF, or one PNG/SVG per page."""
+    try:
+        result = typst.compile(
+            str(run_dir / "report.typ"),
+            root=str(run_dir),
+            format=fmt,
+            ppi=ppi if fmt == "png" else None,
+            font_paths=[str(FONT_DIR)],
+            ignore_system_fonts=True,
+        )
+    except typst.TypstError as error:
+        raise RenderError(f"typesetting failed: {_typst_message(error)}") from None
+    if isinstance(result, bytes):
+        return [result]
+    return list(result)
+
+
+def _typst_message(error: Any) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return re.sub(r"\s+", " ", str(message)).strip()
+
+
+def _row_cell(column: int, formatter: Callable[[Any], str]) -> Cell:
+    def cell(event: BandEvent) -> str:
+        return "" if event.row is None else formatter(event.row[column])
+
+    return cell
+
+
+def _variable_cell(name: str, formatter: Callable[[Any], str]) -> Cell:
+    def cell(event: BandEvent) -> str:
+        return formatter(event.variables.get(name))
+
+    return cell
+
+
+def _style(style: Style) -> dict[str, Any] | None:
+    values = {k: getattr(style, k) for k in ("bold", "italic", "size", "color")}
+    values = {k: v for k, v in values.items() if v is not None}
+    return values or None
+
+
+def _page_parts(text: str) -> list[list[str]]:
+    parts: list[list[str]] = []
+    for piece in re.split(r"(\{page\}|\{pages\})", text):
+        if piece == "{page}":
+            parts.append(["page"])
+        elif piece == "{pages}":
+            parts.append(["pages"])
+        elif piece:
+            parts.append(["text", piece])
+    return parts
+
+
+def _default_footer() -> Band:
+    return Band(elements=[PageNumberElement(type="page_number", align="right")], size=7.5)
