@@ -12,7 +12,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from engine.parameters import coerce_value
 
 __all__ = (
     "AggregateElement",
@@ -210,6 +212,14 @@ class Parameter(_Model):
     default: ParameterValue | None = None
     required: bool = False
     choices: list[str] | None = Field(default=None, description="Allowed values for 'choice'.")
+
+    @field_validator("default", mode="after")
+    @classmethod
+    def _typed_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """The default in the parameter's own type, so documents round-trip exactly."""
+        if value is None or "type" not in info.data:
+            return value
+        return coerce_value(info.data["type"], value, None)
 
 
 class Source(_Model):

@@ -73,7 +73,7 @@ def _issue(error: Any) -> Issue:
     if error["type"] == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
         expected = error.get("ctx", {}).get("expected_tags", "")
-        return Issue(path, f"unknown element type {tag}", f"expected one of: {expected}")
+        return Issue(path, f"unknown element type '{tag}'", f"expected one of: {expected}")
     if error["type"] == "missing":
         return Issue(path, "required")
     message = str(error["msg"]).removeprefix("Value error, ")

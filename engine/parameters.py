@@ -5,13 +5,15 @@ Every problem is reported at once, naming the parameter; values are only ever bo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.definition import Parameter, ReportDefinition
 from engine.errors import Issue, ParameterError, did_you_mean
+
+if TYPE_CHECKING:
+    from engine.definition import ReportDefinition
 
 __all__ = ("coerce_value", "resolve_parameters")
 
@@ -45,7 +47,7 @@ def resolve_parameters(
             values[parameter.name] = None
             continue
         try:
-            values[parameter.name] = coerce_value(parameter, raw)
+            values[parameter.name] = coerce_value(parameter.type, raw, parameter.choices)
         except ValueError as error:
             issues.append(Issue(where, str(error)))
     if issues:
@@ -53,15 +55,14 @@ def resolve_parameters(
     return values
 
 
-def coerce_value(parameter: Parameter, raw: Any) -> Any:
+def coerce_value(kind: str, raw: Any, choices: Sequence[str] | None = None) -> Any:
     """One value of the parameter's type; raise ValueError saying what was expected."""
-    kind = parameter.type
     text = raw.strip() if isinstance(raw, str) else raw
     try:
         if kind in ("string", "choice"):
             value = str(text)
-            if kind == "choice" and parameter.choices and value not in parameter.choices:
-                raise ValueError(f"'{value}' is not one of: {', '.join(parameter.choices)}")
+            if kind == "choice" and choices and value not in choices:
+                raise ValueError(f"'{value}' is not one of: {', '.join(choices)}")
             return value
         if kind == "integer":
             if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):

@@ -126,6 +126,8 @@ def _check_writable(output: Path, fmt: OutputFormat) -> None:
         raise OutputError(f"'{output}' is a folder; give a file name like report.pdf", "output")
     if fmt != "pdf" and output.exists() and not output.is_dir():
         raise OutputError(f"'{output}' is a file; {fmt} pages need a folder", "output")
+    if not target.is_dir():
+        raise OutputError(f"cannot write to '{output}': '{target}' is not a folder", "output")
     if not os.access(target, os.W_OK):
         raise OutputError(f"cannot write to '{target}'", "output")
 
