@@ -46,8 +46,8 @@ def _measure(kind: str, url: str, out: str) -> dict[str, Any]:
         values = compiled.construct_params(resolve_parameters(definition))
         positional = [values[name] for name in compiled.positiontup or []]
         positional = [str(v) if hasattr(v, "isoformat") else v for v in positional]
-        connection = sqlite3.connect(url.removeprefix("sqlite:///"))
-        cursor = connection.execute(str(compiled), positional)
+        raw = sqlite3.connect(url.removeprefix("sqlite:///"))
+        cursor = raw.execute(str(compiled), positional)
         rows = 0
         while batch := cursor.fetchmany(5000):
             rows += len(batch)
@@ -55,9 +55,9 @@ def _measure(kind: str, url: str, out: str) -> dict[str, Any]:
     elif kind == "fill":
         plan, params, _ = check_report(definition, engine)
         with engine.connect() as connection:
-            events = sum(
-                1 for _ in fill(definition, plan, stream_batches(connection, plan, params))
-            )
+            events = 0
+            for _ in fill(definition, plan, stream_batches(connection, plan, params)):
+                events += 1
         figures["events"] = events
     else:
         result = render_report(definition, engine, Path(out))
