@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pypdf
@@ -56,6 +57,9 @@ def test_render_pdf(tmp_path: Path, demo_url: str, capsys: pytest.CaptureFixture
     assert "Sales by region" in first
     assert f"Page 1 of {pages}" in first
     assert [p.name for p in tmp_path.iterdir()] == ["sales.pdf"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
 
 
 def test_render_png_pages(
@@ -169,7 +173,7 @@ def test_bad_parameters(
 def test_missing_required_parameter(
     tmp_path: Path, demo_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _definition(tmp_path, "default: 2023-01-01, label: From", "required: true, label: From")
+    path = _definition(tmp_path, "default: 2025-10-01, label: From", "required: true, label: From")
     code, _, err = _run(
         capsys, "render", str(path), "--source", demo_url, "-o", str(tmp_path / "o.pdf")
     )
