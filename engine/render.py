@@ -26,6 +26,7 @@ from engine.loader import DEFAULT_BATCH_SIZE, stream_batches
 from engine.parameters import resolve_parameters
 from engine.plan import QueryPlan, build_plan
 from engine.schema import SourceSchema, reflect_schema
+from engine.sinks.base import write_atomically
 from engine.typst_writer import OutputFormat, TypstLayout, compile_typst, write_typst_input
 
 __all__ = ("RenderResult", "check_report", "connect", "render_report")
@@ -144,7 +145,7 @@ def _publish(pages: list[bytes], output: Path, fmt: OutputFormat) -> list[Path]:
     try:
         if fmt == "pdf":
             output.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(output, pages[0])
+            write_atomically(output, pages[0])
             return [output]
         output.mkdir(parents=True, exist_ok=True)
         for stale in output.glob(f"page-*.{fmt}"):
@@ -152,25 +153,7 @@ def _publish(pages: list[bytes], output: Path, fmt: OutputFormat) -> list[Path]:
         width = max(3, len(str(len(pages))))
         paths = [output / f"page-{i:0{width}d}.{fmt}" for i in range(1, len(pages) + 1)]
         for path, data in zip(paths, pages, strict=True):
-            _atomic_write(path, data)
+            write_atomically(path, data)
         return paths
     except OSError as error:
         raise OutputError(f"cannot write '{output}': {error.strerror}", "output") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

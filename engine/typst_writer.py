@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import typst
 
+from engine.bands import CellSpec, report_bands
 from engine.definition import (
     AggregateElement,
     Band,
@@ -31,7 +32,6 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, Issue, RenderError
 from engine.fill import BandEvent
-from engine.formats import make_formatter
 from engine.layout import content_width_pt, length_pt, resolve_widths
 from engine.plan import QueryPlan
 
@@ -41,14 +41,13 @@ TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_FAMILY = "Inter"
 OutputFormat = Literal["pdf", "png", "svg"]
-Cell = Callable[[BandEvent], str]
 _GAP = 4.0  # points between the page header/footer and the body
 
 
 @dataclass
 class _BandSpec:
     index: int
-    cells: list[Cell] = field(default_factory=list)
+    cells: list[CellSpec] = field(default_factory=list)
 
 
 class TypstLayout:
@@ -59,6 +58,7 @@ class TypstLayout:
         self.plan = plan
         self.bands: list[dict[str, Any]] = []
         self._specs: dict[str, _BandSpec] = {}
+        self._cells = report_bands(definition, plan)
         page = definition.page
         self._width = content_width_pt(page)
         issues: list[Issue] = []
@@ -88,6 +88,7 @@ class TypstLayout:
 
     def _add(self, key: str, path: str, band: Band) -> None:
         spec = _BandSpec(len(self.bands))
+        values = iter(self._cells[key].cells if key in self._cells else ())
         size = self.definition.page.font_size
         rows: list[dict[str, Any]] = []
         pending: list[tuple[int, Any]] = []
@@ -105,7 +106,8 @@ class TypstLayout:
                 {
                     "kind": "cells",
                     "cells": [
-                        self._cell(spec, e, w) for (_, e), w in zip(pending, widths, strict=True)
+                        self._cell(spec, values, e, w)
+                        for (_, e), w in zip(pending, widths, strict=True)
                     ],
                 }
             )
@@ -133,21 +135,17 @@ class TypstLayout:
         )
         self._specs[key] = spec
 
-    def _cell(self, spec: _BandSpec, element: Any, width: float) -> dict[str, Any]:
+    def _cell(
+        self, spec: _BandSpec, values: Iterator[CellSpec], element: Any, width: float
+    ) -> dict[str, Any]:
         cell: dict[str, Any] = {"w": round(width, 3), "a": element.align, "style": _style(element)}
         if isinstance(element, LabelElement):
             cell.update(k="text", t=element.text)
         elif isinstance(element, PageNumberElement):
             cell.update(k="page", parts=_page_parts(element.text))
-        elif isinstance(element, FieldElement):
-            column = self.plan.expression_columns[element.expression.strip()]
-            formatter = make_formatter(element.format)
+        elif isinstance(element, FieldElement | AggregateElement):
             cell.update(k="value", i=len(spec.cells))
-            spec.cells.append(_row_cell(column, formatter))
-        elif isinstance(element, AggregateElement):
-            formatter = make_formatter(element.format)
-            cell.update(k="value", i=len(spec.cells))
-            spec.cells.append(_variable_cell(element.variable, formatter))
+            spec.cells.append(next(values))
         return cell
 
     # -- data --------------------------------------------------------------------------------
@@ -214,7 +212,7 @@ class TypstLayout:
             spec = specs.get(event.band)
             if spec is None:
                 continue
-            yield [spec.index, [cell(event) for cell in spec.cells]]
+            yield [spec.index, [cell.text(event) for cell in spec.cells]]
             if event.band == "title" and column_header is not None:
                 yield [column_header.index, []]
 
@@ -258,20 +256,6 @@ def compile_typst(run_dir: Path, fmt: OutputFormat = "pdf", ppi: float = 144) ->
 def _typst_message(error: Any) -> str:
     message = getattr(error, "message", None) or str(error)
     return re.sub(r"\s+", " ", str(message)).strip()
-
-
-def _row_cell(column: int, formatter: Callable[[Any], str]) -> Cell:
-    def cell(event: BandEvent) -> str:
-        return "" if event.row is None else formatter(event.row[column])
-
-    return cell
-
-
-def _variable_cell(name: str, formatter: Callable[[Any], str]) -> Cell:
-    def cell(event: BandEvent) -> str:
-        return formatter(event.variables.get(name))
-
-    return cell
 
 
 def _style(style: Style) -> dict[str, Any] | None:
