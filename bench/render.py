@@ -31,7 +31,7 @@ def _measure(kind: str, url: str, out: str) -> dict[str, Any]:
 
     from engine.document import load_definition
     from engine.fill import fill
-    from engine.loader import stream_batches
+    from engine.loader import Loader
     from engine.parameters import resolve_parameters
     from engine.render import check_report, connect, render_report
 
@@ -55,14 +55,18 @@ def _measure(kind: str, url: str, out: str) -> dict[str, Any]:
         figures["rows"] = rows
     elif kind == "fill":
         plan, params, _ = check_report(definition, engine, ALL_ROWS)
-        with engine.connect() as connection:
-            events = 0
-            for _ in fill(definition, plan, stream_batches(connection, plan, params)):
-                events += 1
+        events = 0
+        for _ in fill(definition, plan, Loader(engine, plan, params).batches()):
+            events += 1
         figures["events"] = events
     else:
         result = render_report(definition, engine, Path(out), given=ALL_ROWS)
-        figures.update(rows=result.rows, pages=result.pages, timings=result.timings)
+        figures.update(
+            rows=result.rows,
+            pages=result.pages,
+            timings=result.timings,
+            strategy=result.load.strategy,
+        )
     figures["seconds"] = time.perf_counter() - started
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
@@ -92,7 +96,8 @@ def run(rows: int) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rows_per_s": round(rendered["rows"] / seconds),
         "pages_per_s": round(rendered["pages"] / seconds, 1),
-        "typeset_s": round(rendered["timings"]["typeset_s"], 3),
+        "typeset_s": round(rendered["timings"]["finish_s"], 3),
+        "strategy": rendered["strategy"],
         "peak_rss_mb": round(rendered["peak_rss_mb"]),
         "raw_rows_per_s": round(raw["rows"] / raw["seconds"]),
         "load_fill_rows_per_s": round(rendered["rows"] / filled["seconds"]),

@@ -102,7 +102,7 @@ def _report(outputs: list[Path], rows: int, pages: int, timings: dict[str, float
     print(
         f"wrote {where}: {pages} pages, {rows} rows in {seconds:.2f}s "
         f"({rate:,.0f} rows/s; load+fill {timings.get('load_fill_s', 0):.2f}s, "
-        f"typeset {timings.get('typeset_s', 0):.2f}s; peak RSS {peak:.0f} MB)"
+        f"typeset {timings.get('finish_s', 0):.2f}s; peak RSS {peak:.0f} MB)"
     )
 
 

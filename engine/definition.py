@@ -225,6 +225,9 @@ class Parameter(_Model):
 class Source(_Model):
     table: str = Field(min_length=1, max_length=128)
     filter: str | None = Field(default=None, max_length=4000)
+    strategy: Literal["auto", "keyset", "cursor", "offset", "full_read"] = Field(
+        default="auto", description="How rows are streamed; auto picks the best allowed."
+    )
 
 
 PageSize = Literal["a3", "a4", "a5", "us-letter", "us-legal"]

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definition import ReportDefinition, VariableFunction
+from engine.formats import exact
 from engine.plan import QueryPlan
 
-__all__ = ("BandEvent", "band_key", "fill")
+__all__ = ("BandEvent", "band_key", "fill", "fill_batches")
 
 Row = Sequence[Any]
 
@@ -52,6 +53,8 @@ class _Accumulator:
         self.count += 1
         function = self.function
         if function in ("sum", "avg"):
+            if isinstance(value, float):  # SQLite's floats summed exactly, as decimals
+                value = exact(value)
             self.value = value if self.value is None else self.value + value
         elif function == "min":
             self.value = value if self.value is None or value < self.value else self.value
@@ -90,6 +93,14 @@ def fill(
     definition: ReportDefinition, plan: QueryPlan, batches: Iterable[Sequence[Row]]
 ) -> Iterator[BandEvent]:
     """Band events for the whole report, in print order."""
+    for events in fill_batches(definition, plan, batches):
+        yield from events
+
+
+def fill_batches(
+    definition: ReportDefinition, plan: QueryPlan, batches: Iterable[Sequence[Row]]
+) -> Iterator[list[BandEvent]]:
+    """Band events in print order, one list per batch of rows (the last list closes the report)."""
     levels = {g.name: i for i, g in enumerate(definition.groups)}
     variables = [
         _Variable(
@@ -100,6 +111,10 @@ def fill(
         )
         for v in definition.variables
     ]
+    detail = definition.bands.detail
+    detail_shows_variables = detail is not None and any(
+        e.type == "aggregate" for e in detail.elements
+    )
     group_columns = plan.group_columns
     depth = len(group_columns)
 
@@ -108,9 +123,11 @@ def fill(
 
     previous: Row | None = None
     for batch in batches:
+        events: list[BandEvent] = []
+        emit = events.append
         for row in batch:
             if previous is None:
-                yield BandEvent("title", row, snapshot())
+                emit(BandEvent("title", row, snapshot()))
                 start = 0
             else:
                 start = next(
@@ -124,26 +141,32 @@ def fill(
                 if start < depth:
                     values = snapshot()
                     for level in range(depth - 1, start - 1, -1):
-                        yield BandEvent(band_key("group_footer", level), previous, values)
+                        emit(BandEvent(band_key("group_footer", level), previous, values))
                     for v in variables:
                         if v.reset_level >= start:
                             v.accumulator.reset()
             if start < depth:
                 values = snapshot()
                 for level in range(start, depth):
-                    yield BandEvent(band_key("group_header", level), row, values)
+                    emit(BandEvent(band_key("group_header", level), row, values))
             for v in variables:
                 if v.column is None:
                     v.accumulator.count += 1
                 else:
                     v.accumulator.add(row[v.column])
-            yield BandEvent("detail", row, snapshot() if variables else {})
+            emit(BandEvent("detail", row, snapshot() if detail_shows_variables else _NONE))
             previous = row
+        yield events
     if previous is None:
-        yield BandEvent("title", None, snapshot())
-        yield BandEvent("no_data", None, snapshot())
+        yield [BandEvent("title", None, snapshot()), BandEvent("no_data", None, snapshot())]
         return
     values = snapshot()
-    for level in range(depth - 1, -1, -1):
-        yield BandEvent(band_key("group_footer", level), previous, values)
-    yield BandEvent("summary", previous, values)
+    closing = [
+        BandEvent(band_key("group_footer", level), previous, values)
+        for level in range(depth - 1, -1, -1)
+    ]
+    closing.append(BandEvent("summary", previous, values))
+    yield closing
+
+
+_NONE: dict[str, Any] = {}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ("PRESETS", "Formatter", "make_formatter")
+__all__ = ("PRESETS", "Formatter", "exact", "make_formatter")
 
 Formatter = Callable[[Any], str]
 
@@ -70,19 +70,45 @@ def default_text(value: Any) -> str:
 
 
 def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
+    places = _decimal_places(spec)
+
     def fmt(value: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, str):
-            try:
-                value = Decimal(value)
-            except ArithmeticError:
-                return str(value)
         if isinstance(value, bool | date):
             return default_text(value)
-        return f"{prefix}{format(value, spec)}{suffix}"
+        try:
+            number = exact(value)
+        except ArithmeticError:
+            return str(value)
+        if places is not None:  # commercial rounding: half away from zero, not half-even
+            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        return f"{prefix}{format(number, spec)}{suffix}"
 
     return fmt
+
+
+def exact(value: Any) -> Decimal:
+    """A number as the decimal it was meant to be; a float to 15 significant digits.
+
+    SQLite computes in binary floats: 3 * 12.99 * 0.95 arrives as 37.021499999999996.
+    Fifteen significant digits is what a double holds faithfully, so rounding there gives
+    back 37.0215, the value a person would sum and round half up.
+    """
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(f"{value:.15g}")
+    return Decimal(value if isinstance(value, int) else str(value))
+
+
+def _decimal_places(spec: str) -> int | None:
+    """Digits kept by a number spec: '.2f' keeps 2, '.1%' keeps 3 of the fraction."""
+    match = re.search(r"\.(\d+)([f%]?)$", spec)
+    if match is None:
+        return 0 if spec.endswith(("f", "%")) and "e" not in spec else None
+    digits = int(match[1])
+    return digits + 2 if match[2] == "%" else digits
 
 
 def _date_formatter(prefix: str, spec: str, suffix: str) -> Formatter:

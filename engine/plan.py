@@ -57,6 +57,8 @@ class QueryPlan:
     group_columns: tuple[int, ...]
     variable_columns: dict[str, int | None]
     expression_columns: dict[str, int]
+    total_order: bool  # the order ends with a primary key: no two rows tie
+    index_ordered: bool  # the order is the primary key alone
 
     @property
     def ordered(self) -> sa.Select[Any]:
@@ -146,12 +148,8 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         for j, element in enumerate(band.elements):
             if isinstance(element, FieldElement):
                 add(element.expression, f"{path}.elements[{j}].expression")
-    base = compiler.base
-    primary = list(base.primary_key.columns)
-    if not primary:
-        issues.append(
-            Issue("source.table", f"table '{base.name}' has no primary key", "needed for keyset")
-        )
+    expression_keys = len(keys)
+    primary = list(compiler.base.primary_key.columns)
     for column in primary:
         keys.append(OrderKey(len(columns), descending=False, nullable=False))
         columns.append(column)
@@ -162,7 +160,15 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
     select: sa.Select[Any] = sa.select(*labelled).select_from(compiler.from_clause())  # type: ignore[assignment]
     if where is not None:
         select = select.where(where)
-    return QueryPlan(select, tuple(keys), tuple(group_columns), variable_columns, by_text)
+    return QueryPlan(
+        select,
+        tuple(keys),
+        tuple(group_columns),
+        variable_columns,
+        by_text,
+        total_order=bool(primary),
+        index_ordered=bool(primary) and expression_keys == 0,
+    )
 
 
 def check_names(definition: ReportDefinition) -> Iterator[Issue]:

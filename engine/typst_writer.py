@@ -8,9 +8,7 @@ folder, so a report looks the same on every machine.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from engine.fill import BandEvent
 from engine.layout import content_width_pt, length_pt, resolve_widths
 from engine.plan import QueryPlan
 
-__all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_typst", "write_typst_input")
+__all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_typst")
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
 FONT_DIR = Path(__file__).parent / "fonts"
@@ -215,24 +213,6 @@ class TypstLayout:
             yield [spec.index, [cell.text(event) for cell in spec.cells]]
             if event.band == "title" and column_header is not None:
                 yield [column_header.index, []]
-
-
-def write_typst_input(layout: TypstLayout, events: Iterable[BandEvent], run_dir: Path) -> int:
-    """Write the template and its data into `run_dir`; return the number of band records."""
-    shutil.copyfile(TEMPLATE, run_dir / "report.typ")
-    head = {"title": layout.definition.title, "page": layout.page_data(), "bands": layout.bands}
-    count = 0
-    with (run_dir / "data.json").open("w", encoding="utf-8") as out:
-        out.write(json.dumps(head, ensure_ascii=False)[:-1])
-        out.write(', "events": [')
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        for record in layout.records(events):
-            if count:
-                out.write(",\n")
-            out.write(dumps(record))
-            count += 1
-        out.write("]}\n")
-    return count
 
 
 def compile_typst(run_dir: Path, fmt: OutputFormat = "pdf", ppi: float = 144) -> list[bytes]:

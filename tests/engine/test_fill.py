@@ -35,7 +35,7 @@ variables:
   - {name: cities, function: distinct_count, expression: city}
 bands:
   detail:
-    elements: [{type: field, expression: amount}]
+    elements: [{type: field, expression: amount}, {type: aggregate, variable: total}]
 """
 
 

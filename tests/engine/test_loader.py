@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.document import parse_definition
-from engine.loader import stream_batches
+from engine.loader import STRATEGIES, Loader
 from engine.plan import build_plan
 from engine.schema import reflect_schema
 
@@ -85,16 +85,19 @@ bands:
 """
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("batch_size", [1, 7, 100, 10_000])
-def test_keyset_matches_full_read_row_for_row(
-    engines: list[sa.Engine], db_url: str, batch_size: int
+def test_every_strategy_matches_a_full_read_row_for_row(
+    engines: list[sa.Engine], db_url: str, batch_size: int, strategy: str
 ) -> None:
     engine = _messy_table(engines, db_url)
     definition = parse_definition(DEFINITION)
     plan = build_plan(definition, reflect_schema(engine))
     with engine.connect() as conn:
         full = [tuple(r) for r in conn.execute(plan.ordered)]
-        streamed = [tuple(r) for batch in stream_batches(conn, plan, {}, batch_size) for r in batch]
+    loader = Loader(engine, plan, {}, strategy=strategy, batch_size=batch_size)
+    streamed = [tuple(r) for batch in loader.batches() for r in batch]
+    assert loader.stats.strategy == strategy
     assert len(full) == 600
     assert streamed == full
     ids = [r[plan.expression_columns["id"]] for r in streamed]
@@ -106,8 +109,7 @@ def test_order_puts_nulls_last_and_follows_directions(
 ) -> None:
     engine = _messy_table(engines, db_url, rows=200)
     plan = build_plan(parse_definition(DEFINITION), reflect_schema(engine))
-    with engine.connect() as conn:
-        rows = [r for batch in stream_batches(conn, plan, {}, 13) for r in batch]
+    rows = [r for batch in Loader(engine, plan, {}, batch_size=13).batches() for r in batch]
     a, b = plan.expression_columns["a"], plan.expression_columns["b"]
 
     # Python's stable sort, least significant key first: b desc (NULLs last), then a asc.
@@ -121,6 +123,5 @@ def test_order_puts_nulls_last_and_follows_directions(
 def test_batches_never_exceed_the_batch_size(engines: list[sa.Engine], sqlite_url: str) -> None:
     engine = _messy_table(engines, sqlite_url, rows=100)
     plan = build_plan(parse_definition(DEFINITION), reflect_schema(engine))
-    with engine.connect() as conn:
-        sizes = [len(b) for b in stream_batches(conn, plan, {}, 30)]
-    assert sizes == [30, 30, 30, 10]
+    loader = Loader(engine, plan, {}, strategy="keyset", batch_size=30)
+    assert [len(b) for b in loader.batches()] == [30, 30, 30, 10]

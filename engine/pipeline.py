@@ -1,0 +1,204 @@
+"""The bounded pipeline of one run: loader → fill → sinks, each stage in its own thread.
+
+Stages are connected by small bounded queues, so the loader is never more than a few
+batches ahead of the slowest sink (backpressure) and memory stays flat. Cancel and pause
+are checked between batches; an error in any stage stops the others, discards every
+sink's partial output and is raised to the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from engine.cache import DEFAULT_CACHE, QueryCache, query_key
+from engine.definition import ReportDefinition
+from engine.fill import BandEvent, fill_batches
+from engine.loader import DEFAULT_BATCH_SIZE, Loader, LoadStats
+from engine.memory import MemoryGuard
+from engine.plan import QueryPlan
+from engine.runs import RunControl
+from engine.sinks.base import Sink
+
+__all__ = ("RunResult", "estimate_rows", "prefetch", "run_pipeline")
+
+T = TypeVar("T")
+QUEUE_BATCHES = 2  # how far a stage may run ahead of the next one
+
+
+@dataclass
+class RunResult:
+    """What a run produced, and the figures that explain it."""
+
+    outputs: list[Path] = field(default_factory=list)
+    rows: int = 0
+    pages: int = 0
+    load: LoadStats = field(default_factory=LoadStats)
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    degraded: bool = False
+    first_batch_latency_s: float | None = None
+
+
+class _Done:
+    """End of a stage's stream, carrying the stage's error if it failed."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+def prefetch(source: Iterable[T], maxsize: int = QUEUE_BATCHES, name: str = "stage") -> Iterator[T]:
+    """Run `source` in a thread; hand its items over through a queue of `maxsize` items.
+
+    The producer blocks when the queue is full (backpressure). If the consumer stops early
+    the producer is told to stop at its next item, and its iterator is closed.
+    """
+    items: queue.Queue[T | _Done] = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def produce() -> None:
+        iterator = iter(source)
+        outcome = _Done()
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as error:  # handed to the consumer, raised there
+            outcome = _Done(error)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                items.put(outcome, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name=f"quire-{name}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if isinstance(item, _Done):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def estimate_rows(
+    engine: sa.Engine,
+    plan: QueryPlan,
+    parameters: Mapping[str, Any],
+    cache: QueryCache = DEFAULT_CACHE,
+) -> int:
+    """COUNT(*) of the run's rows, cached: it feeds progress and ETA, never correctness."""
+    query = sa.select(sa.func.count()).select_from(plan.select.subquery())
+
+    def count() -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(query, dict(parameters)).scalar_one())
+
+    result: int = cache.get_or_compute(query_key(engine, query, parameters), count)
+    return result
+
+
+def run_pipeline(
+    definition: ReportDefinition,
+    engine: sa.Engine,
+    plan: QueryPlan,
+    parameters: Mapping[str, Any],
+    sinks: list[Sink],
+    *,
+    control: RunControl | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    memory_limit_bytes: int | None = None,
+    cache: QueryCache = DEFAULT_CACHE,
+    on_events: Callable[[list[BandEvent]], None] | None = None,
+) -> RunResult:
+    """Stream the report through every sink; each output appears only once complete."""
+    control = control or RunControl()
+    started = time.perf_counter()
+    result = RunResult()
+    before = cache.stats()
+    try:
+        control.checkpoint()
+        control.estimate(estimate_rows(engine, plan, parameters, cache))
+        guard = MemoryGuard(memory_limit_bytes)
+        loader = Loader(
+            engine,
+            plan,
+            parameters,
+            strategy=definition.source.strategy,
+            batch_size=batch_size,
+            control=control,
+            guard=guard,
+        )
+        result.load = loader.stats
+        first_row_at: list[float] = []
+
+        def loaded() -> Iterator[list[Any]]:
+            for batch in loader.batches():
+                if not first_row_at:
+                    first_row_at.append(time.perf_counter())
+                yield batch
+
+        batches = prefetch(loaded(), name="loader")
+        events = prefetch(fill_batches(definition, plan, _count(batches, result)), name="fill")
+        for chunk in events:
+            if result.first_batch_latency_s is None and first_row_at:
+                result.first_batch_latency_s = time.perf_counter() - first_row_at[0]
+            for sink in sinks:
+                sink.write(chunk)
+            if on_events is not None:
+                on_events(chunk)
+            control.report("loading", result.rows)
+            control.checkpoint()
+        result.timings["load_fill_s"] = time.perf_counter() - started
+        result.degraded = guard.degraded
+        if guard.degraded:
+            control.degraded = True
+            control.note("memory above 80% of the limit: batch size reduced")
+        for note in loader.stats.fallbacks:
+            control.note(note)
+        finish_start = time.perf_counter()
+        control.report("typesetting", result.rows)
+        for sink in sinks:
+            control.checkpoint()
+            result.outputs.extend(sink.finish())
+            result.pages = max(result.pages, getattr(sink, "pages", 0))
+        result.timings["finish_s"] = time.perf_counter() - finish_start
+    except BaseException:
+        for sink in sinks:
+            sink.discard()
+        raise
+    after = cache.stats()
+    result.cache_hits, result.cache_misses = after.hits - before.hits, after.misses - before.misses
+    result.timings["total_s"] = time.perf_counter() - started
+    control.report("done", result.rows, result.pages)
+    return result
+
+
+def _count(batches: Iterator[list[Any]], result: RunResult) -> Iterator[list[Any]]:
+    for batch in batches:
+        result.rows += len(batch)
+        yield batch
