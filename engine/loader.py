@@ -20,9 +20,9 @@ returned.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -211,20 +211,27 @@ class _KeysetReader(_Reader):
         if last is not None:
             query = query.where(keyset_after(plan, list(plan.select.selected_columns), last))
         result = self.connection.execute(query.limit(size), self.loader.parameters)
-        return _listed(result.fetchall())
+        return _raw(result).fetchall()
 
 
 class _CursorReader(_Reader):
     def __init__(self, loader: Loader, start: tuple[sa.Select[Any], int]) -> None:
         super().__init__(loader, start)
-        streaming = self.connection.execution_options(
-            stream_results=True, max_row_buffer=loader.batch_size
-        )
-        self.result = streaming.execute(self.query, loader.parameters)
-        _skip(self.result, self.skip)
+        # SQLite's driver streams on its own; elsewhere ask for a server-side cursor, whose
+        # result buffers rows ahead, so it is read through SQLAlchemy rather than raw.
+        self.server_side = self.connection.dialect.name != "sqlite"
+        connection = self.connection
+        if self.server_side:
+            connection = connection.execution_options(
+                stream_results=True, max_row_buffer=loader.batch_size
+            )
+        self.result = connection.execute(self.query, loader.parameters)
+        _skip(self, self.skip)
 
     def fetch(self, size: int) -> list[Row]:
-        return _listed(self.result.fetchmany(size))
+        if self.server_side:
+            return list(self.result.fetchmany(size))
+        return _raw(self.result).fetchmany(size)
 
     def close(self) -> None:
         with contextlib.suppress(SQLAlchemyError):
@@ -235,7 +242,7 @@ class _CursorReader(_Reader):
 class _OffsetReader(_Reader):
     def fetch(self, size: int) -> list[Row]:
         query = self.query.limit(size).offset(self.skip)
-        rows = _listed(self.connection.execute(query, self.loader.parameters).fetchall())
+        rows = _raw(self.connection.execute(query, self.loader.parameters)).fetchall()
         self.skip += len(rows)
         return rows
 
@@ -243,7 +250,7 @@ class _OffsetReader(_Reader):
 class _FullReader(_Reader):
     def __init__(self, loader: Loader, start: tuple[sa.Select[Any], int]) -> None:
         super().__init__(loader, start)
-        self.rows = _listed(self.connection.execute(self.query, loader.parameters).fetchall())
+        self.rows = _raw(self.connection.execute(self.query, loader.parameters)).fetchall()
         self.position = self.skip
 
     def fetch(self, size: int) -> list[Row]:
@@ -260,13 +267,24 @@ _READERS: dict[Strategy, type[_Reader]] = {
 }
 
 
-def _listed(rows: Iterable[Row]) -> list[Row]:
-    return list(rows)
+class _DriverCursor(Protocol):
+    def fetchmany(self, size: int) -> list[Row]: ...
+    def fetchall(self) -> list[Row]: ...
 
 
-def _skip(result: sa.CursorResult[Any], rows: int) -> None:
+def _raw(result: sa.CursorResult[Any]) -> _DriverCursor:
+    """The driver's own cursor: rows as plain tuples, without building SQLAlchemy Rows.
+
+    Columns are selected untyped, so SQLAlchemy would not convert anything anyway; its Row
+    objects cost about a third of the bare driver's speed.
+    """
+    cursor: _DriverCursor = result.cursor  # type: ignore[assignment]
+    return cursor
+
+
+def _skip(reader: _CursorReader, rows: int) -> None:
     while rows > 0:
-        chunk = result.fetchmany(min(rows, 10_000))
+        chunk = reader.fetch(min(rows, 10_000))
         if not chunk:
             return
         rows -= len(chunk)
