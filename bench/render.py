@@ -1,12 +1,13 @@
-"""Rendering the grouped example end to end, with the database read alone as the baseline.
+"""Typesetting the grouped example at scale: segmented, against one document, in one run.
 
     python -m bench.render --rows 100000 --json
 
-Builds a demo database with about N order lines, then, each in a fresh process so that
-memory and Typst's memoization do not leak between measurements:
-- baseline: the bare sqlite3 driver reading the report's SELECT (rows/s);
-- load+fill: Quire's keyset loader and fill, events discarded;
-- render: `quire render` of examples/sales_by_region.yaml to PDF (rows/s, pages, peak RSS).
+Builds a demo database with about N order lines and renders examples/sales_by_region.yaml
+over all of them to PDF, each measurement in a fresh process (so memory and Typst's
+memoization do not leak between them):
+- segmented: what `quire render` does (bounded segments typeset in parallel, joined);
+- baseline: the same report typeset as one document; skipped above BASELINE_MAX_ROWS
+  (it needs about 2.5 GB per 100K rows), and then reported as null.
 """
 
 from __future__ import annotations
@@ -21,60 +22,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sales_by_region.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "sales_by_region.yaml"
 ALL_ROWS = {"start": "2023-01-01"}  # the example's default shows one quarter
+BASELINE_MAX_ROWS = 200_000
 
 
-def _measure(kind: str, url: str, out: str) -> dict[str, Any]:
-    """Runs inside the child process: one measurement, printed as JSON."""
-    from sqlalchemy.dialects import sqlite
-
+def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
+    """In a fresh process: render once, report rows, pages, time and peak memory."""
     from engine.document import load_definition
-    from engine.fill import fill
-    from engine.loader import Loader
-    from engine.parameters import resolve_parameters
-    from engine.render import check_report, connect, render_report
+    from engine.pipeline import run_pipeline
+    from engine.render import check_report, connect
+    from engine.sinks.typst_sink import TypstSink
 
     definition = load_definition(EXAMPLE)
     engine = connect(url)
     started = time.perf_counter()
-    figures: dict[str, Any] = {}
-    if kind == "raw":
-        import sqlite3
-
-        plan, params, _ = check_report(definition, engine, ALL_ROWS)
-        compiled = plan.ordered.compile(dialect=sqlite.dialect())
-        values = compiled.construct_params(resolve_parameters(definition, ALL_ROWS))
-        positional = [values[name] for name in compiled.positiontup or []]
-        positional = [str(v) if hasattr(v, "isoformat") else v for v in positional]
-        raw = sqlite3.connect(url.removeprefix("sqlite:///"))
-        cursor = raw.execute(str(compiled), positional)
-        rows = 0
-        while batch := cursor.fetchmany(5000):
-            rows += len(batch)
-        figures["rows"] = rows
-    elif kind == "fill":
-        plan, params, _ = check_report(definition, engine, ALL_ROWS)
-        events = 0
-        for _ in fill(definition, plan, Loader(engine, plan, params).batches()):
-            events += 1
-        figures["events"] = events
-    else:
-        result = render_report(definition, engine, Path(out), given=ALL_ROWS)
-        figures.update(
-            rows=result.rows,
-            pages=result.pages,
-            timings=result.timings,
-            strategy=result.load.strategy,
-        )
-    figures["seconds"] = time.perf_counter() - started
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return figures
+    plan, params, _ = check_report(definition, engine, ALL_ROWS)
+    options: dict[str, Any] = {"segment_records": 10**12} if mode == "baseline" else {}
+    sink = TypstSink(definition, plan, Path(out), "pdf", **options)
+    result = run_pipeline(definition, engine, plan, params, [sink])
+    return {
+        "rows": result.rows,
+        "pages": result.pages,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "segments": sink.segments,
+        "repairs": sink.repairs,
+        "strategy": result.load.strategy,
+    }
 
 
-def _child(kind: str, url: str, out: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.render", "--child", kind, url, out]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+def _child(mode: str, url: str, out: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.render", "--child", mode, url, out]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -85,29 +66,37 @@ def run(rows: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="quire-bench-") as tmp:
         url = f"sqlite:///{tmp}/demo.db"
         stats = generate_demo(url, orders=max(1, rows // 5))
-        raw = _child("raw", url, "")
-        filled = _child("fill", url, "")
-        rendered = _child("render", url, f"{tmp}/out.pdf")
-    seconds = rendered["seconds"]
-    return {
+        segmented = _child("segmented", url, f"{tmp}/segmented.pdf")
+        baseline = None
+        if rows <= BASELINE_MAX_ROWS:
+            baseline = _child("baseline", url, f"{tmp}/baseline.pdf")
+    figures = {
         "order_lines": stats.order_lines,
-        "rows": rendered["rows"],
-        "pages": rendered["pages"],
-        "seconds": round(seconds, 3),
-        "rows_per_s": round(rendered["rows"] / seconds),
-        "pages_per_s": round(rendered["pages"] / seconds, 1),
-        "typeset_s": round(rendered["timings"]["finish_s"], 3),
-        "strategy": rendered["strategy"],
-        "peak_rss_mb": round(rendered["peak_rss_mb"]),
-        "raw_rows_per_s": round(raw["rows"] / raw["seconds"]),
-        "load_fill_rows_per_s": round(rendered["rows"] / filled["seconds"]),
-        "load_fill_peak_rss_mb": round(filled["peak_rss_mb"]),
-        "render_vs_raw": round(raw["seconds"] / seconds, 4),
+        "rows": segmented["rows"],
+        "pages": segmented["pages"],
+        "seconds": round(segmented["seconds"], 3),
+        "rows_per_s": round(segmented["rows"] / segmented["seconds"]),
+        "pages_per_s": round(segmented["pages"] / segmented["seconds"], 1),
+        "peak_rss_mb": round(segmented["peak_rss_mb"]),
+        "segments": segmented["segments"],
+        "repairs": segmented["repairs"],
+        "strategy": segmented["strategy"],
+        "baseline_seconds": None,
+        "baseline_peak_rss_mb": None,
+        "speedup_vs_baseline": None,
     }
+    if baseline is not None:
+        assert baseline["pages"] == segmented["pages"], "segmented and whole page counts differ"
+        figures.update(
+            baseline_seconds=round(baseline["seconds"], 3),
+            baseline_peak_rss_mb=round(baseline["peak_rss_mb"]),
+            speedup_vs_baseline=round(baseline["seconds"] / segmented["seconds"], 2),
+        )
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000, help="order lines (approximate)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -120,7 +109,7 @@ def main() -> None:
         print(json.dumps(figures))
     else:
         for key, value in figures.items():
-            print(f"{key:>24}: {value}")
+            print(f"{key:>22}: {value}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ folder, so a report looks the same on every machine.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from engine.fill import BandEvent
 from engine.layout import content_width_pt, length_pt, resolve_widths
 from engine.plan import QueryPlan
 
-__all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_typst")
+__all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts", "typst_message")
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
 FONT_DIR = Path(__file__).parent / "fonts"
@@ -128,6 +129,7 @@ class TypstLayout:
                 "fill": band.fill,
                 "pad": length_pt(band.padding, size),
                 "page_break": band.page_break_before,
+                "level": int(key.split(":")[1]) if key.startswith("group_header:") else None,
                 "style": _style(band),
             }
         )
@@ -147,6 +149,20 @@ class TypstLayout:
         return cell
 
     # -- data --------------------------------------------------------------------------------
+
+    @property
+    def group_header_levels(self) -> dict[int, int]:
+        """Band index of each group header, with its group level (for bookmarks)."""
+        return {i: band["level"] for i, band in enumerate(self.bands) if band["level"] is not None}
+
+    @property
+    def has_page_numbers(self) -> bool:
+        return any(
+            cell.get("k") == "page"
+            for band in self.bands
+            for row in band["rows"]
+            for cell in row.get("cells", ())
+        )
 
     def page_data(self) -> dict[str, Any]:
         page = self.definition.page
@@ -215,25 +231,38 @@ class TypstLayout:
                 yield [column_header.index, []]
 
 
-def compile_typst(run_dir: Path, fmt: OutputFormat = "pdf", ppi: float = 144) -> list[bytes]:
-    """Typeset the run directory; one PDF, or one PNG/SVG per page."""
+_FONTS_LOCK = threading.Lock()
+_FONTS: list[Any] = []
+
+
+def typst_fonts() -> Any:
+    """The package's fonts, scanned once per process; system fonts are never used."""
+    with _FONTS_LOCK:
+        if not _FONTS:
+            _FONTS.append(typst.Fonts(include_system_fonts=False, font_paths=[str(FONT_DIR)]))
+        return _FONTS[0]
+
+
+def compile_source(
+    folder: Path, inputs: dict[str, str] | None = None, fmt: OutputFormat = "pdf"
+) -> list[bytes]:
+    """Typeset `folder/report.typ` (its data beside it); one PDF or one image per page."""
     try:
         result = typst.compile(
-            str(run_dir / "report.typ"),
-            root=str(run_dir),
+            str(folder / "report.typ"),
+            root=str(folder),
             format=fmt,
-            ppi=ppi if fmt == "png" else None,
-            font_paths=[str(FONT_DIR)],
+            ppi=144.0 if fmt == "png" else None,
+            font_paths=typst_fonts(),
             ignore_system_fonts=True,
+            sys_inputs=inputs or {},
         )
     except typst.TypstError as error:
-        raise RenderError(f"typesetting failed: {_typst_message(error)}") from None
-    if isinstance(result, bytes):
-        return [result]
-    return list(result)
+        raise RenderError(f"typesetting failed: {typst_message(error)}") from None
+    return [result] if isinstance(result, bytes) else list(result)
 
 
-def _typst_message(error: Any) -> str:
+def typst_message(error: Any) -> str:
     message = getattr(error, "message", None) or str(error)
     return re.sub(r"\s+", " ", str(message)).strip()
 

@@ -1,7 +1,8 @@
 """The Typst sink: band events become the template's data, typeset to PDF or PNG/SVG pages.
 
-Records are streamed into `data.json` in a private run folder as events arrive; `finish`
-typesets and moves the result into place (a PDF file, or a folder of page files).
+A report of up to one segment is typeset in one piece, with no segmenting overhead. A
+larger PDF goes through `SegmentedTypesetter`: bounded segments typeset in parallel while
+rows still arrive, joined without seams. PNG and SVG pages are typeset in one piece.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import tempfile
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
-import pypdf
+import pikepdf
 
 from engine.definition import ReportDefinition
 from engine.errors import OutputError
 from engine.fill import BandEvent
 from engine.plan import QueryPlan
-from engine.sinks.base import write_atomically
-from engine.typst_writer import TEMPLATE, OutputFormat, TypstLayout, compile_typst
+from engine.sinks.base import AtomicFile, write_atomically
+from engine.typesetting import SEGMENT_RECORDS, SegmentedTypesetter
+from engine.typst_writer import TEMPLATE, OutputFormat, TypstLayout, compile_source
 
 __all__ = ("TypstSink",)
 
@@ -30,48 +32,76 @@ class TypstSink:
     """PDF (one file) or PNG/SVG (one file per page, in a folder)."""
 
     def __init__(
-        self, definition: ReportDefinition, plan: QueryPlan, output: Path, fmt: OutputFormat
+        self,
+        definition: ReportDefinition,
+        plan: QueryPlan,
+        output: Path,
+        fmt: OutputFormat,
+        *,
+        segment_records: int = SEGMENT_RECORDS,
+        threads: int = 2,
     ) -> None:
         self.layout = TypstLayout(definition, plan)
         self.output = output
         self.fmt = fmt
         self.pages = 0
-        self.records = 0
-        self._dir = Path(tempfile.mkdtemp(prefix="quire-typst-"))
-        shutil.copyfile(TEMPLATE, self._dir / "report.typ")
-        self._data: TextIO = (self._dir / "data.json").open("w", encoding="utf-8")
-        head = {
-            "title": definition.title,
-            "page": self.layout.page_data(),
-            "bands": self.layout.bands,
-        }
-        self._data.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "events": [')
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self.segments = 0
+        self.repairs = 0
+        self._segment_records = segment_records
+        self._threads = threads
+        self._buffer: list[list[Any]] = []
+        self._typesetter: SegmentedTypesetter | None = None
 
     def write(self, events: Sequence[BandEvent]) -> None:
-        out, encode = self._data, self._encode
-        for record in self.layout.records(events):
-            if self.records:
-                out.write(",\n")
-            out.write(encode(record))
-            self.records += 1
+        records = list(self.layout.records(events))
+        if self._typesetter is not None:
+            self._typesetter.add(records)
+            return
+        self._buffer.extend(records)
+        if self.fmt == "pdf" and len(self._buffer) > self._segment_records:
+            self._typesetter = SegmentedTypesetter(
+                self.layout, threads=self._threads, segment_records=self._segment_records
+            )
+            self._typesetter.add(self._buffer)
+            self._buffer = []
 
     def finish(self) -> list[Path]:
-        try:
-            self._data.write("]}\n")
-            self._data.close()
-            pages = compile_typst(self._dir, self.fmt)
-            return self._publish(pages)
-        finally:
-            self.discard()
+        if self._typesetter is not None:
+            try:
+                joined, self.pages = self._typesetter.finish()
+                self.segments = self._typesetter.compiled_segments
+                self.repairs = self._typesetter.repairs
+                with AtomicFile(self.output) as out, joined.open("rb") as source:
+                    shutil.copyfileobj(source, out.file)  # type: ignore[misc]
+                return [self.output]
+            finally:
+                self._typesetter.discard()
+        return self._publish(self._whole())
 
     def discard(self) -> None:
-        self._data.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._typesetter is not None:
+            self._typesetter.discard()
+        self._buffer = []
+
+    def _whole(self) -> list[bytes]:
+        """Typeset the buffered records as one document."""
+        with tempfile.TemporaryDirectory(prefix="quire-typst-") as tmp:
+            folder = Path(tmp)
+            shutil.copyfile(TEMPLATE, folder / "report.typ")
+            head = {
+                "title": self.layout.definition.title,
+                "page": self.layout.page_data(),
+                "bands": self.layout.bands,
+                "events": self._buffer,
+            }
+            with (folder / "data.json").open("w", encoding="utf-8") as data:
+                json.dump(head, data, ensure_ascii=False, separators=(",", ":"))
+            self._buffer = []
+            return compile_source(folder, fmt=self.fmt)
 
     def _publish(self, pages: list[bytes]) -> list[Path]:
         if self.fmt == "pdf":
-            self.pages = len(pypdf.PdfReader(BytesIO(pages[0])).pages)
+            self.pages = len(pikepdf.open(BytesIO(pages[0])).pages)
             return [write_atomically(self.output, pages[0])]
         self.pages = len(pages)
         try:

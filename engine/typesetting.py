@@ -1,0 +1,371 @@
+"""Typesetting large reports in bounded segments, compiled in parallel, joined without seams.
+
+One Typst document holding a whole large report costs memory in proportion to its pages.
+Here the band records are cut into segments of about `SEGMENT_RECORDS` that end exactly
+at a page boundary, so each segment can be typeset on its own, by several threads at once
+(`typst.compile` releases the GIL), while later rows are still being loaded.
+
+Where pages break is predicted from band heights measured in earlier segments (every band
+carries a marker with its page and position). Each segment is typeset with one extra
+record, the first of the next segment, as a probe: the segment is right when every record
+landed on its predicted page and the probe opened a new page. When a prediction fails
+(a cell wrapped onto two lines, say), the segment's last page is dropped, its records are
+carried to the front of what follows, and later segments are typeset again: the result is
+always the one continuous layout would give. Page numbers count on across segments;
+"of Y" is laid over the joined pages once Y is known.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import typst
+
+from engine.errors import RenderError
+from engine.layout import PAPER_MM
+from engine.typst_writer import TEMPLATE, TypstLayout, compile_source, typst_fonts, typst_message
+
+__all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
+
+SEGMENT_RECORDS = 1000
+_EPSILON = 0.01  # points; below Typst's own layout tolerance
+_MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
+_MM = 72 / 25.4
+Record = list[Any]
+
+
+@dataclass(frozen=True)
+class _Mark:
+    record: int  # index within the segment
+    page: int  # page within the segment, from 1
+    y: float  # points from the top of the page
+
+
+@dataclass
+class _Segment:
+    number: int
+    records: list[Record]
+    offset: int  # pages before this segment
+    predicted: list[int] | None  # page of each record, or None: carry its last page
+    probe: Record | None  # the next segment's first record, typeset to check the break
+    full_marks: bool = False  # mark every record, not only each page's first and last
+    future: Future[tuple[Path, list[_Mark], int]] | None = None
+
+
+@dataclass
+class _HeightModel:
+    """Heights of bands, learnt from where their markers landed."""
+
+    capacity: float
+    heights: dict[int, float] = field(default_factory=dict)
+    body_top: float | None = None
+
+    def learn(self, records: Sequence[Record], marks: Sequence[_Mark]) -> None:
+        seen: dict[int, Counter[float]] = {}
+        for mark, following in itertools.pairwise(marks):
+            if mark.page == following.page and following.record == mark.record + 1:
+                band = records[mark.record][0]
+                seen.setdefault(band, Counter())[round(following.y - mark.y, 3)] += 1
+            elif self.body_top is None:
+                self.body_top = following.y
+        for band, counts in seen.items():
+            self.heights[band] = counts.most_common(1)[0][0]
+
+    def paginate(
+        self, bands: Sequence[dict[str, Any]], records: Sequence[Record]
+    ) -> list[int] | None:
+        """The page (from 1) each record would start on, from a page top; None if unknown."""
+        pages: list[int] = []
+        page, used = 1, 0.0
+        for record in records:
+            height = self.heights.get(record[0])
+            if height is None:
+                return None
+            if used > 0 and (
+                bands[record[0]]["page_break"] or used + height > self.capacity + _EPSILON
+            ):
+                page, used = page + 1, 0.0
+            pages.append(page)
+            used += height
+        return pages
+
+
+class SegmentedTypesetter:
+    """Accepts band records in order; produces one PDF typeset segment by segment."""
+
+    def __init__(
+        self, layout: TypstLayout, threads: int = 2, segment_records: int = SEGMENT_RECORDS
+    ) -> None:
+        self.layout = layout
+        self.segment_records = segment_records
+        self.folder = Path(_temporary_folder())
+        self._head: dict[str, Any] = {
+            "title": layout.definition.title,
+            "page": layout.page_data(),
+            "bands": layout.bands,
+        }
+        page = self._head["page"]
+        width, height = PAPER_MM[page["paper"]]
+        paper_height = (width if page["flipped"] else height) * _MM
+        self.model = _HeightModel(paper_height - page["margin"]["top"] - page["margin"]["bottom"])
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quire-typeset")
+        self._threads = threads
+        self._pending: deque[Record] = deque()
+        self._flight: deque[_Segment] = deque()
+        self._kept: list[tuple[Path, int]] = []  # (segment PDF, pages kept from it)
+        self._bookmarks: list[tuple[int, str, int]] = []  # (level, title, page from 0)
+        self._pages = 0
+        self._segments = 0
+        self.repairs = 0
+        self.compiled_segments = 0
+        self._input_done = False
+        self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Measure every band once, with one-line sample values, before any row arrives."""
+        folder = self.folder / "calibration"
+        folder.mkdir()
+        shutil.copyfile(TEMPLATE, folder / "report.typ")
+        bands = [{**band, "page_break": False} for band in self.layout.bands]
+        samples = [[i, ["0"] * _value_cells(band)] for i, band in enumerate(bands)]
+        events = [*samples, samples[0]] if samples else []
+        with (folder / "data.json").open("w", encoding="utf-8") as out:
+            json.dump({**self._head, "bands": bands, "events": events}, out, ensure_ascii=False)
+        _, marks = _typeset_marked(folder, {"mode": "segment"})
+        self.model.learn(events, sorted(marks, key=lambda m: m.record))
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def add(self, records: Sequence[Record]) -> None:
+        self._pending.extend(records)
+        self._cut()
+
+    def finish(self) -> tuple[Path, int]:
+        """Typeset what is left, join the segments, number the pages; the PDF and its pages."""
+        self._input_done = True
+        try:
+            self._cut()
+            while self._flight or self._pending:
+                if self._flight:
+                    self._settle(self._flight.popleft())
+                self._cut()
+            return self._join(), self._pages
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def discard(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- cutting -----------------------------------------------------------------------------
+
+    def _cut(self) -> None:
+        """Cut segments from the pending records while it is known where they may start."""
+        while self._pending:
+            if self._flight and self._flight[-1].predicted is None:
+                # a segment that carries its last page decides where the next one starts
+                while self._flight:
+                    self._settle(self._flight.popleft())
+                continue
+            records = list(self._pending)
+            predicted = None
+            if self.repairs <= _MAX_REPAIRS:
+                predicted = self.model.paginate(self.layout.bands, records)
+            offset = self._pages + sum(s.predicted[-1] for s in self._flight if s.predicted)
+            if predicted is None:  # nothing known yet: cut anywhere, carry the last page
+                if len(records) < self.segment_records and not self._input_done:
+                    return
+                self._submit(records[: self.segment_records], offset, None, None)
+                continue
+            cut = _page_boundary(predicted, self.segment_records)
+            if cut is None:
+                if not self._input_done:
+                    return
+                self._submit(records, offset, predicted, None)
+            else:
+                self._submit(records[:cut], offset, predicted[:cut], records[cut])
+
+    def _submit(
+        self, records: list[Record], offset: int, predicted: list[int] | None, probe: Record | None
+    ) -> None:
+        for _ in records:
+            self._pending.popleft()
+        segment = _Segment(self._segments, records, offset, predicted, probe)
+        self._segments += 1
+        segment.future = self._pool.submit(self._typeset, segment)
+        self._flight.append(segment)
+        while len(self._flight) > self._threads:  # backpressure: bounded work in flight
+            self._settle(self._flight.popleft())
+
+    # -- typesetting -------------------------------------------------------------------------
+
+    def _typeset(self, segment: _Segment) -> tuple[Path, list[_Mark], int]:
+        folder = self.folder / f"segment-{segment.number:05d}"
+        folder.mkdir()
+        shutil.copyfile(TEMPLATE, folder / "report.typ")
+        events = segment.records + ([segment.probe] if segment.probe is not None else [])
+        data = {**self._head, "events": events}
+        if segment.predicted is not None and not segment.full_marks:
+            data["marked"] = _page_edges(segment.predicted, len(events))
+        with (folder / "data.json").open("w", encoding="utf-8") as out:
+            json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+        inputs = {"mode": "segment", "offset": str(segment.offset)}
+        pdf, marks = _typeset_marked(folder, inputs)
+        (folder / "segment.pdf").write_bytes(pdf)
+        (folder / "data.json").unlink()
+        return folder / "segment.pdf", marks, 0
+
+    def _settle(self, segment: _Segment) -> None:
+        """Keep the pages a segment got right; carry the rest into what follows."""
+        assert segment.future is not None
+        path, marks, _ = segment.future.result()
+        self.compiled_segments += 1
+        count = len(segment.records)
+        real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
+        probe = [m.page for m in marks if m.record == count]
+        self.model.learn(segment.records, real)
+        predicted = segment.predicted
+        if predicted is not None and all(predicted[m.record] == m.page for m in real):
+            last = predicted[-1]
+            if segment.probe is None or probe == [last + 1]:
+                self._keep(segment.records, path, last, predicted)
+                return
+        if not segment.full_marks and predicted is not None:  # find where pages really broke
+            self.repairs += 1
+            again = _Segment(self._segments, segment.records, segment.offset, predicted,
+                             segment.probe, full_marks=True)  # fmt: skip
+            self._segments += 1
+            path, marks, _ = self._typeset(again)
+            real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
+        pages = [m.page for m in real]
+        last = pages[-1] if pages else 0
+        if segment.probe is None and self._input_done and not self._pending and not self._flight:
+            self._keep(segment.records, path, last, pages)  # the very end: keep everything
+            return
+        carried = [r for r, page in zip(segment.records, pages, strict=True) if page == last]
+        self._keep(segment.records, path, last - 1, pages)
+        later = [r for s in self._flight for r in s.records]
+        self._flight.clear()  # typeset from a wrong start: their results are dropped
+        self._pending.extendleft(reversed(carried + later))
+
+    def _keep(
+        self, records: Sequence[Record], path: Path, pages: int, page_of: Sequence[int]
+    ) -> None:
+        """Keep the first `pages` pages of a segment; note the bookmarks on them."""
+        if pages > 0:
+            self._kept.append((path, pages))
+        levels = self.layout.group_header_levels
+        for record, page in zip(records, page_of, strict=True):
+            if record[0] in levels and page <= pages:
+                title = " ".join(str(c) for c in record[1] if c) or "-"
+                self._bookmarks.append((levels[record[0]], title, self._pages + page - 1))
+        self._pages += pages
+
+    # -- joining -----------------------------------------------------------------------------
+
+    def _join(self) -> Path:
+        output = pikepdf.new()
+        sources = []
+        for path, pages in self._kept:
+            source = pikepdf.open(path)
+            sources.append(source)
+            output.pages.extend(source.pages[:pages])
+        if self.layout.has_page_numbers:
+            self._number(output)
+        self._outline(output)
+        output.docinfo["/Title"] = self.layout.definition.title
+        joined = self.folder / "report.pdf"
+        output.save(joined)
+        for source in sources:
+            source.close()
+        return joined
+
+    def _number(self, output: pikepdf.Pdf) -> None:
+        """Lay the page numbers, now that the count is known, over every page."""
+        folder = self.folder / "numbers"
+        folder.mkdir()
+        shutil.copyfile(TEMPLATE, folder / "report.typ")
+        with (folder / "data.json").open("w", encoding="utf-8") as out:
+            json.dump({**self._head, "events": []}, out, ensure_ascii=False)
+        pdf = compile_source(folder, {"mode": "numbers", "total": str(len(output.pages))})[0]
+        (folder / "numbers.pdf").write_bytes(pdf)
+        numbers = pikepdf.open(folder / "numbers.pdf")
+        for page, overlay in zip(output.pages, numbers.pages, strict=True):
+            page.add_overlay(overlay, None)
+
+    def _outline(self, output: pikepdf.Pdf) -> None:
+        if not self._bookmarks:
+            return
+        with output.open_outline() as outline:
+            parents: list[Any] = []
+            for level, title, page in self._bookmarks:
+                item = pikepdf.OutlineItem(title, page)
+                del parents[level:]
+                (parents[-1].children if parents else outline.root).append(item)
+                parents.append(item)
+
+
+def _typeset_marked(folder: Path, inputs: dict[str, str]) -> tuple[bytes, list[_Mark]]:
+    """Typeset a folder and read back its markers; the query reuses the compiler's layout."""
+    try:
+        compiler = typst.Compiler(
+            str(folder / "report.typ"), root=str(folder), font_paths=typst_fonts(),
+            ignore_system_fonts=True, sys_inputs=inputs,
+        )  # fmt: skip
+        pdf = compiler.compile()
+        found = compiler.query("<quire-record>")
+    except typst.TypstError as error:
+        raise RenderError(f"typesetting failed: {typst_message(error)}") from None
+    assert isinstance(pdf, bytes)
+    marks = [
+        _Mark(v[0], int(v[1]["page"]), _points(v[1]["y"]))
+        for v in (item["value"] for item in json.loads(found))
+    ]
+    return pdf, marks
+
+
+def _page_edges(predicted: Sequence[int], events: int) -> list[bool]:
+    """Mark the first and last record of each predicted page, and the probe.
+
+    Records are laid out in order, so if every page's first and last record landed where
+    predicted, so did every record between them.
+    """
+    marked = [False] * events
+    for index, page in enumerate(predicted):
+        first = index == 0 or predicted[index - 1] != page
+        last = index == len(predicted) - 1 or predicted[index + 1] != page
+        marked[index] = first or last
+    for index in range(len(predicted), events):
+        marked[index] = True
+    return marked
+
+
+def _page_boundary(predicted: Sequence[int], at_least: int) -> int | None:
+    """The first record, from `at_least` on, that starts a new page."""
+    for index in range(max(at_least, 1), len(predicted)):
+        if predicted[index] != predicted[index - 1]:
+            return index
+    return None
+
+
+def _value_cells(band: dict[str, Any]) -> int:
+    return sum(1 for row in band["rows"] for cell in row.get("cells", ()) if cell["k"] == "value")
+
+
+def _points(length: str) -> float:
+    return float(length.removesuffix("pt"))
+
+
+def _temporary_folder() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="quire-segments-")

@@ -1,0 +1,122 @@
+"""Segmented typesetting gives the same PDF text, page for page, as one document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pypdf
+import pytest
+import sqlalchemy as sa
+
+from engine.definition import ReportDefinition
+from engine.demo_data import generate_demo
+from engine.document import load_definition, parse_definition
+from engine.pipeline import run_pipeline
+from engine.render import check_report
+from engine.sinks.typst_sink import TypstSink
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('typeset') / 'demo.db'}"
+    generate_demo(url, orders=1500, seed=5)
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _render(
+    engine: sa.Engine, definition: ReportDefinition, given: dict[str, Any], out: Path, segment: int
+) -> tuple[TypstSink, list[str], list[tuple[int, str, int]]]:
+    plan, params, _ = check_report(definition, engine, given)
+    sink = TypstSink(definition, plan, out, "pdf", segment_records=segment)
+    run_pipeline(definition, engine, plan, params, [sink], batch_size=300)
+    # Whitespace normalised: page numbers laid over a page are extracted after a line break.
+    pages = [" ".join(page.extract_text().split()) for page in pypdf.PdfReader(out).pages]
+    return sink, pages, _bookmarks(out)
+
+
+def _bookmarks(path: Path) -> list[tuple[int, str, int]]:
+    found: list[tuple[int, str, int]] = []
+    with pikepdf.open(path) as pdf:
+        pages = {page.objgen: i for i, page in enumerate(pdf.pages)}
+        with pdf.open_outline() as outline:
+
+            def walk(items: list[Any], level: int) -> None:
+                for item in items:
+                    target = item.destination[0] if item.destination is not None else None
+                    found.append((level, item.title, pages.get(target.objgen, -1)))
+                    walk(item.children, level + 1)
+
+            walk(outline.root, 0)
+    return found
+
+
+def _same_as_one_document(
+    engine: sa.Engine, definition: ReportDefinition, given: dict[str, Any], tmp: Path, segment: int
+) -> TypstSink:
+    sink, segmented, marks = _render(engine, definition, given, tmp / "segmented.pdf", segment)
+    whole_sink, whole, whole_marks = _render(engine, definition, given, tmp / "whole.pdf", 10**9)
+    assert whole_sink.segments == 0
+    assert sink.segments >= 4, "the report must span several segments"
+    assert len(segmented) == len(whole)
+    for number, (got, want) in enumerate(zip(segmented, whole, strict=True), start=1):
+        assert got == want, f"page {number} differs"
+    assert marks == whole_marks
+    return sink
+
+
+def test_grouped_report_matches_page_for_page(demo: sa.Engine, tmp_path: Path) -> None:
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    sink = _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
+    assert sink.pages > 20
+    text = pypdf.PdfReader(tmp_path / "segmented.pdf").pages[-1].extract_text()
+    assert f"Page {sink.pages} of {sink.pages}" in text
+    assert _bookmarks(tmp_path / "segmented.pdf")[0][0] == 0  # regions, with customers inside
+
+
+def test_page_breaks_per_group_match(demo: sa.Engine, tmp_path: Path) -> None:
+    definition = load_definition(EXAMPLES / "invoices.yaml")
+    _same_as_one_document(demo, definition, {"from_order": 1, "to_order": 120}, tmp_path, 100)
+
+
+WRAPPING = """
+title: Wrapping cells
+source: {table: order_lines, filter: "id <= 700"}
+groups:
+  - name: category
+    expression: coalesce(product.category.name, 'none')
+    header:
+      bold: true
+      elements: [{type: field, expression: "coalesce(product.category.name, 'none')"}]
+sort: [{expression: id}]
+bands:
+  detail:
+    elements:
+      - {type: field, expression: id, width: 30mm}
+      - type: field
+        expression: >-
+          case when id % 23 = 0 then product.name || ' ' || product.name else product.name end
+        width: 22mm
+      - {type: field, expression: unit_price, format: money, width: 25mm, align: right}
+"""
+
+
+def test_wrapped_cells_are_repaired_to_the_continuous_layout(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    definition = parse_definition(WRAPPING)
+    sink = _same_as_one_document(demo, definition, {}, tmp_path, 25)
+    assert sink.repairs > 0  # predictions failed on wrapped cells, and were put right
+
+
+def test_small_reports_are_typeset_in_one_piece(demo: sa.Engine, tmp_path: Path) -> None:
+    definition = load_definition(EXAMPLES / "product_list.yaml")
+    sink, pages, _ = _render(demo, definition, {}, tmp_path / "list.pdf", 1000)
+    assert sink.segments == 0
+    assert pages
