@@ -28,6 +28,7 @@ class CellSpec:
     value: Callable[[BandEvent], Any]
     format: Formatter
     element: FieldElement | AggregateElement
+    column: int | None = None  # where a field's value sits in the row
 
     def text(self, event: BandEvent) -> str:
         return self.format(self.value(event))
@@ -72,10 +73,11 @@ def _cells(key: str, path: str, band: Band, plan: QueryPlan) -> BandCells:
     for element in band.elements:
         if isinstance(element, FieldElement):
             text = element.expression.strip()
+            column = plan.expression_columns[text]
             cells.append(
                 CellSpec(
-                    text, "field", _row_value(plan.expression_columns[text]),
-                    make_formatter(element.format), element,
+                    text, "field", _row_value(column), make_formatter(element.format), element,
+                    column,
                 )
             )  # fmt: skip
         elif isinstance(element, AggregateElement):

@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,15 @@ _GAP = 4.0  # points between the page header/footer and the body
 class _BandSpec:
     index: int
     cells: list[CellSpec] = field(default_factory=list)
+
+    @cached_property
+    def row_only(self) -> bool:
+        """All cells come from the row: no variables to look up."""
+        return all(cell.column is not None for cell in self.cells)
+
+    @cached_property
+    def row_cells(self) -> list[tuple[int, Any]]:
+        return [(cell.column, cell.format) for cell in self.cells if cell.column is not None]
 
 
 class TypstLayout:
@@ -226,7 +236,11 @@ class TypstLayout:
             spec = specs.get(event.band)
             if spec is None:
                 continue
-            yield [spec.index, [cell.text(event) for cell in spec.cells]]
+            row = event.row
+            if row is not None and spec.row_only:  # the common case, kept tight: detail rows
+                yield [spec.index, [fmt(row[i]) for i, fmt in spec.row_cells]]
+            else:
+                yield [spec.index, [cell.text(event) for cell in spec.cells]]
             if event.band == "title" and column_header is not None:
                 yield [column_header.index, []]
 
