@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.definition import AggregateElement, Band, FieldElement, LabelElement, ReportDefinition
+from engine.definition import (
+    AggregateElement,
+    Band,
+    ChartElement,
+    FieldElement,
+    LabelElement,
+    ReportDefinition,
+)
 from engine.fill import BandEvent, band_key
 from engine.formats import Formatter, make_formatter
 from engine.plan import QueryPlan
@@ -24,10 +31,10 @@ class CellSpec:
     """One value cell: a field or an aggregate."""
 
     name: str  # the expression or the variable's name
-    kind: str  # "field" or "aggregate"
+    kind: str  # "field", "aggregate" or "chart" (whose value is an SVG)
     value: Callable[[BandEvent], Any]
     format: Formatter
-    element: FieldElement | AggregateElement
+    element: FieldElement | AggregateElement | ChartElement
     column: int | None = None  # where a field's value sits in the row
 
     def text(self, event: BandEvent) -> str:
@@ -70,7 +77,10 @@ def _named(definition: ReportDefinition) -> Iterator[tuple[str, str, Band]]:
 
 def _cells(key: str, path: str, band: Band, plan: QueryPlan) -> BandCells:
     cells: list[CellSpec] = []
-    for element in band.elements:
+    for j, element in enumerate(band.elements):
+        if isinstance(element, ChartElement) and plan.charts is not None:
+            where = f"{path}.elements[{j}]"
+            cells.append(CellSpec(where, "chart", _chart(plan, where), str, element))
         if isinstance(element, FieldElement):
             text = element.expression.strip()
             column = plan.expression_columns[text]
@@ -88,6 +98,16 @@ def _cells(key: str, path: str, band: Band, plan: QueryPlan) -> BandCells:
                 )
             )  # fmt: skip
     return BandCells(key, path, band, tuple(cells))
+
+
+def _chart(plan: QueryPlan, path: str) -> Callable[[BandEvent], Any]:
+    charts = plan.charts
+    assert charts is not None
+
+    def value(event: BandEvent) -> str:
+        return charts.svg(path, event)
+
+    return value
 
 
 def _row_value(column: int) -> Callable[[BandEvent], Any]:

@@ -20,6 +20,8 @@ __all__ = (
     "AggregateElement",
     "Band",
     "Bands",
+    "Channel",
+    "ChartElement",
     "Element",
     "FieldElement",
     "Group",
@@ -69,7 +71,9 @@ class Style(_Model):
         return _checked(value, _COLOR, "colour like '#1f2937'")
 
 
-class _Cell(Style):
+class _Box(_Model):
+    """Where an element sits in its row."""
+
     width: str = Field(default="1fr", description="Column width: '1fr', '30%', '40mm'.")
     align: Align = "left"
 
@@ -77,6 +81,10 @@ class _Cell(Style):
     @classmethod
     def _width(cls, value: str) -> str:
         return _checked(value, _WIDTH, "width like '1fr', '25%' or '40mm'") or value
+
+
+class _Cell(_Box, Style):
+    """A cell of text."""
 
 
 class LabelElement(_Cell):
@@ -128,15 +136,84 @@ class RowBreakElement(_Model):
     type: Literal["row_break"]
 
 
+ChartKind = Literal[
+    "bar", "line", "area", "pie", "donut", "scatter", "heatmap", "histogram", "boxplot"
+]
+ChartAggregate = Literal["sum", "avg", "count", "min", "max", "median"]
+TimeUnit = Literal["year", "quarter", "month", "week", "day", "hour"]
+
+
+class Channel(_Model):
+    """One encoding of a chart: what a position, colour or size shows."""
+
+    expression: str | None = Field(
+        default=None, max_length=2000, description="A SQL expression; optional for count."
+    )
+    aggregate: ChartAggregate | None = None
+    time_unit: TimeUnit | None = Field(default=None, description="Bucket dates by this unit.")
+    bin: int | None = Field(default=None, ge=2, le=200, description="Bin numbers into N bins.")
+    title: str | None = Field(default=None, max_length=200)
+    format: str | None = Field(
+        default=None, max_length=40, description="Axis label format (d3), e.g. ',.0f', '%b %Y'."
+    )
+    sort: Literal["ascending", "descending", "x", "-x", "y", "-y"] | None = None
+
+
+class ChartElement(_Box):
+    """A chart: its data is one aggregate query in the database, drawn as vector graphics."""
+
+    type: Literal["chart"]
+    kind: ChartKind
+    x: Channel | None = None
+    y: Channel | None = None
+    color: Channel | None = None
+    size: Channel | None = None
+    stack: Literal["zero", "normalize", "none"] | None = Field(
+        default=None, description="For bar and area charts with a colour: stacked or side by side."
+    )
+    horizontal: bool = False
+    top: int | None = Field(
+        default=None, ge=1, le=100, description="Keep the N largest categories, fold the rest."
+    )
+    title: str | None = Field(default=None, max_length=300)
+    height: str = Field(default="60mm", description="Height of the chart: '60mm', '2in'.")
+    legend: Literal["right", "bottom", "top", "left", "none"] = "right"
+    max_points: int = Field(default=500, ge=1, le=5000)
+
+    @field_validator("height")
+    @classmethod
+    def _height(cls, value: str) -> str:
+        return _checked(value, _LENGTH, "length like '60mm'") or value
+
+
 Element = Annotated[
     LabelElement
     | FieldElement
     | AggregateElement
     | PageNumberElement
     | LineElement
-    | RowBreakElement,
+    | RowBreakElement
+    | ChartElement,
     Field(discriminator="type"),
 ]
+
+
+class Theme(_Model):
+    """Colours charts use, in order, for their series."""
+
+    colors: list[str] = Field(
+        default_factory=lambda: [
+            "#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6",
+            "#06b6d4", "#ec4899", "#84cc16", "#f97316", "#64748b",
+        ]
+    )  # fmt: skip
+
+    @field_validator("colors")
+    @classmethod
+    def _colors(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _checked(value, _COLOR, "colour like '#2563eb'")
+        return values
 
 
 class Band(Style):
@@ -268,6 +345,7 @@ class ReportDefinition(_Model):
     variables: list[Variable] = Field(default_factory=list)
     bands: Bands = Field(default_factory=Bands)
     page: PageSetup = Field(default_factory=PageSetup)
+    theme: Theme = Field(default_factory=Theme)
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for YAML/JSON, without the defaults nobody wrote."""

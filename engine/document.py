@@ -93,7 +93,7 @@ def _path(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-_TAGS = {"label", "field", "aggregate", "page_number", "line", "row_break"}
+_TAGS = {"label", "field", "aggregate", "page_number", "line", "row_break", "chart"}
 
 
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:

@@ -23,7 +23,7 @@ from sqlglot import exp
 from engine.errors import DefinitionError, Issue, did_you_mean
 from engine.schema import SourceSchema
 
-__all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "ExpressionCompiler")
+__all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "ExpressionCompiler", "date_trunc")
 
 MAX_JOIN_DEPTH = 4
 MAX_LENGTH = 2000
@@ -82,6 +82,11 @@ def _date_trunc_sqlite(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
         f"datetime({v}, 'start of month', "
         f"'-' || ((cast(strftime('%m', {v}) as integer) - 1) % 3) || ' months')"
     )
+
+
+def date_trunc(unit: str, value: Value) -> Value:
+    """`value` truncated to the start of its year, quarter, month, week, day or hour."""
+    return _DateTrunc(sa.literal(unit), value)
 
 
 FUNCTIONS: dict[type[exp.Expression], str] = {
@@ -336,7 +341,7 @@ class ExpressionCompiler:
 
     def _date_trunc(self, node: exp.Expression) -> Value:
         unit = _unit(node.args.get("unit"), _TRUNC_UNITS)
-        return _DateTrunc(sa.literal(unit), self._node(node.this))
+        return date_trunc(unit, self._node(node.this))
 
     def _extract(self, node: exp.Expression) -> Value:
         if isinstance(node, exp.Extract):

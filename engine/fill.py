@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.definition import ReportDefinition, VariableFunction
 from engine.formats import exact
-from engine.plan import QueryPlan
+
+if TYPE_CHECKING:
+    from engine.plan import QueryPlan
 
 __all__ = ("BandEvent", "band_key", "fill", "fill_batches")
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from engine.definition import PageSetup
 
-__all__ = ("PAPER_MM", "content_width_pt", "length_pt", "resolve_widths")
+__all__ = ("FONT_DIR", "FONT_FAMILY", "PAPER_MM", "content_width_pt", "length_pt", "resolve_widths")
+
+FONT_DIR = Path(__file__).parent / "fonts"  # the only fonts reports use, on every machine
+FONT_FAMILY = "Inter"
 
 PAPER_MM: dict[str, tuple[float, float]] = {
     "a3": (297, 420),

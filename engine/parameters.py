@@ -10,12 +10,24 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from engine.errors import Issue, ParameterError, did_you_mean
 
 if TYPE_CHECKING:
-    from engine.definition import ReportDefinition
+    from engine.definition import ParameterType, ReportDefinition
 
-__all__ = ("coerce_value", "resolve_parameters")
+__all__ = ("PARAMETER_SQL_TYPES", "coerce_value", "parameter_types", "resolve_parameters")
+
+PARAMETER_SQL_TYPES: dict[ParameterType, sa.types.TypeEngine[Any]] = {
+    "string": sa.String(),
+    "choice": sa.String(),
+    "integer": sa.Integer(),
+    "decimal": sa.Numeric(),
+    "date": sa.Date(),
+    "datetime": sa.DateTime(),
+    "boolean": sa.Boolean(),
+}
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -107,3 +119,7 @@ def _boolean(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError
+
+
+def parameter_types(definition: ReportDefinition) -> dict[str, sa.types.TypeEngine[Any]]:
+    return {p.name: PARAMETER_SQL_TYPES[p.type] for p in definition.parameters}

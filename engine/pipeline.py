@@ -142,6 +142,9 @@ def run_pipeline(
     before = cache.stats()
     try:
         control.checkpoint()
+        if plan.charts is not None and plan.charts.charts:
+            control.report("charts", 0)
+            plan.charts.load(engine, parameters, cache)
         control.estimate(estimate_rows(engine, plan, parameters, cache))
         guard = MemoryGuard(memory_limit_bytes)
         loader = Loader(

@@ -8,35 +8,27 @@ input sits in a row. Every problem found is reported at once, each at its path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from engine.charts import ChartSet
 from engine.definition import (
     AggregateElement,
     Band,
+    ChartElement,
     FieldElement,
-    ParameterType,
     ReportDefinition,
 )
 from engine.errors import DefinitionError, Issue, did_you_mean
 from engine.expressions import ExpressionCompiler
 from engine.formats import make_formatter
+from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 
-__all__ = ("OrderKey", "QueryPlan", "band_slots", "build_plan", "parameter_types")
-
-PARAMETER_SQL_TYPES: dict[ParameterType, sa.types.TypeEngine[Any]] = {
-    "string": sa.String(),
-    "choice": sa.String(),
-    "integer": sa.Integer(),
-    "decimal": sa.Numeric(),
-    "date": sa.Date(),
-    "datetime": sa.DateTime(),
-    "boolean": sa.Boolean(),
-}
+__all__ = ("OrderKey", "QueryPlan", "band_slots", "build_plan")
 
 
 @dataclass(frozen=True)
@@ -59,6 +51,7 @@ class QueryPlan:
     expression_columns: dict[str, int]
     total_order: bool  # the order ends with a primary key: no two rows tie
     index_ordered: bool  # the order is the primary key alone
+    charts: ChartSet | None = None
 
     @property
     def ordered(self) -> sa.Select[Any]:
@@ -71,10 +64,6 @@ class QueryPlan:
                 clauses.append(sa.case((column.is_(None), 1), else_=0))
             clauses.append(column.desc() if key.descending else column.asc())
         return self.select.order_by(*clauses)
-
-
-def parameter_types(definition: ReportDefinition) -> dict[str, sa.types.TypeEngine[Any]]:
-    return {p.name: PARAMETER_SQL_TYPES[p.type] for p in definition.parameters}
 
 
 def band_slots(definition: ReportDefinition) -> Iterator[tuple[str, Band]]:
@@ -105,6 +94,13 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
     columns: list[sa.ColumnElement[Any]] = []
     by_text: dict[str, int] = {}
 
+    def add_filter(text: str) -> sa.ColumnElement[Any] | None:
+        try:
+            return compiler.compile(text, "source.filter")
+        except DefinitionError as error:
+            issues.extend(error.issues)
+            return None
+
     def add(text: str, path: str) -> int | None:
         key = text.strip()
         if key in by_text:
@@ -118,12 +114,7 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         columns.append(compiled)
         return by_text[key]
 
-    where = None
-    if definition.source.filter:
-        try:
-            where = compiler.compile(definition.source.filter, "source.filter")
-        except DefinitionError as error:
-            issues.extend(error.issues)
+    where = add_filter(definition.source.filter) if definition.source.filter else None
 
     keys: list[OrderKey] = []
     group_columns: list[int] = []
@@ -136,14 +127,7 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         index = add(sort.expression, f"sort[{i}].expression")
         if index is not None:
             keys.append(OrderKey(index, sort.direction == "desc", nullable=True))
-    variable_columns: dict[str, int | None] = {}
-    for i, variable in enumerate(definition.variables):
-        if variable.expression is not None:
-            variable_columns[variable.name] = add(variable.expression, f"variables[{i}].expression")
-        elif variable.function != "count":
-            issues.append(Issue(f"variables[{i}].expression", f"required for {variable.function}"))
-        else:
-            variable_columns[variable.name] = None
+    variable_columns = _variable_columns(definition, add, issues)
     for path, band in band_slots(definition):
         for j, element in enumerate(band.elements):
             if isinstance(element, FieldElement):
@@ -153,6 +137,11 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
     for column in primary:
         keys.append(OrderKey(len(columns), descending=False, nullable=False))
         columns.append(column)
+    charts = None
+    try:
+        charts = ChartSet.build(definition, schema, tuple(group_columns))
+    except DefinitionError as error:
+        issues.extend(error.issues)
     if issues:
         raise DefinitionError(issues)
 
@@ -168,7 +157,25 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         by_text,
         total_order=bool(primary),
         index_ordered=bool(primary) and expression_keys == 0,
+        charts=charts,
     )
+
+
+def _variable_columns(
+    definition: ReportDefinition,
+    add: Callable[[str, str], int | None],
+    issues: list[Issue],
+) -> dict[str, int | None]:
+    """The column each variable accumulates (None for a count of rows)."""
+    columns: dict[str, int | None] = {}
+    for i, variable in enumerate(definition.variables):
+        if variable.expression is not None:
+            columns[variable.name] = add(variable.expression, f"variables[{i}].expression")
+        elif variable.function != "count":
+            issues.append(Issue(f"variables[{i}].expression", f"required for {variable.function}"))
+        else:
+            columns[variable.name] = None
+    return columns
 
 
 def check_names(definition: ReportDefinition) -> Iterator[Issue]:
@@ -192,7 +199,7 @@ def check_names(definition: ReportDefinition) -> Iterator[Issue]:
         page_band = path in ("bands.page_header", "bands.page_footer")
         for j, element in enumerate(band.elements):
             where = f"{path}.elements[{j}]"
-            if page_band and isinstance(element, FieldElement | AggregateElement):
+            if page_band and isinstance(element, FieldElement | AggregateElement | ChartElement):
                 yield Issue(
                     where,
                     f"a {element.type} cannot be placed in a page band",

@@ -37,6 +37,7 @@ from engine.typst_writer import TEMPLATE, TypstLayout, compile_source, typst_fon
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
 SEGMENT_RECORDS = 1000
+SEGMENT_PAGES = 500  # page numbers are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
 _MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
 _MM = 72 / 25.4
@@ -136,7 +137,7 @@ class SegmentedTypesetter:
         folder.mkdir()
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         bands = [{**band, "page_break": False} for band in self.layout.bands]
-        samples = [[i, ["0"] * _value_cells(band)] for i, band in enumerate(bands)]
+        samples = [[i, _samples(band)] for i, band in enumerate(bands)]
         events = [*samples, samples[0]] if samples else []
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump({**self._head, "bands": bands, "events": events}, out, ensure_ascii=False)
@@ -296,11 +297,22 @@ class SegmentedTypesetter:
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump({**self._head, "events": []}, out, ensure_ascii=False)
-        pdf = compile_source(folder, {"mode": "numbers", "total": str(len(output.pages))})[0]
-        (folder / "numbers.pdf").write_bytes(pdf)
-        numbers = pikepdf.open(folder / "numbers.pdf")
-        for page, overlay in zip(output.pages, numbers.pages, strict=True):
-            page.add_overlay(overlay, None)
+        total = len(output.pages)
+        for start in range(0, total, SEGMENT_PAGES):  # in chunks: memory stays bounded
+            count = min(SEGMENT_PAGES, total - start)
+            inputs = {
+                "mode": "numbers",
+                "offset": str(start),
+                "count": str(count),
+                "total": str(total),
+            }
+            path = folder / f"numbers-{start:06d}.pdf"
+            path.write_bytes(compile_source(folder, inputs, tags=False)[0])
+            numbers = pikepdf.open(path)
+            for page, overlay in zip(
+                output.pages[start : start + count], numbers.pages, strict=True
+            ):
+                page.add_overlay(overlay, None)
 
     def _outline(self, output: pikepdf.Pdf) -> None:
         if not self._bookmarks:
@@ -321,7 +333,7 @@ def _typeset_marked(folder: Path, inputs: dict[str, str]) -> tuple[bytes, list[_
             str(folder / "report.typ"), root=str(folder), font_paths=typst_fonts(),
             ignore_system_fonts=True, sys_inputs=inputs,
         )  # fmt: skip
-        pdf = compiler.compile()
+        pdf = compiler.compile(pdf_tags=False)  # tags would not survive the join
         found = compiler.query("<quire-record>")
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
@@ -357,8 +369,16 @@ def _page_boundary(predicted: Sequence[int], at_least: int) -> int | None:
     return None
 
 
-def _value_cells(band: dict[str, Any]) -> int:
-    return sum(1 for row in band["rows"] for cell in row.get("cells", ()) if cell["k"] == "value")
+_EMPTY_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+
+
+def _samples(band: dict[str, Any]) -> list[str]:
+    """One-line values for a band's cells, in cell order; charts get an empty drawing."""
+    cells = sorted(
+        (cell["i"], cell["k"]) for row in band["rows"] for cell in row.get("cells", ())
+        if cell["k"] in ("value", "chart")
+    )  # fmt: skip
+    return [_EMPTY_SVG if kind == "chart" else "0" for _, kind in cells]
 
 
 def _points(length: str) -> float:

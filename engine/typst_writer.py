@@ -22,6 +22,7 @@ from engine.bands import CellSpec, report_bands
 from engine.definition import (
     AggregateElement,
     Band,
+    ChartElement,
     FieldElement,
     LabelElement,
     LineElement,
@@ -32,14 +33,12 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, Issue, RenderError
 from engine.fill import BandEvent
-from engine.layout import content_width_pt, length_pt, resolve_widths
+from engine.layout import FONT_DIR, FONT_FAMILY, content_width_pt, length_pt, resolve_widths
 from engine.plan import QueryPlan
 
 __all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts", "typst_message")
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
-FONT_DIR = Path(__file__).parent / "fonts"
-FONT_FAMILY = "Inter"
 OutputFormat = Literal["pdf", "png", "svg"]
 _GAP = 4.0  # points between the page header/footer and the body
 
@@ -148,7 +147,8 @@ class TypstLayout:
     def _cell(
         self, spec: _BandSpec, values: Iterator[CellSpec], element: Any, width: float
     ) -> dict[str, Any]:
-        cell: dict[str, Any] = {"w": round(width, 3), "a": element.align, "style": _style(element)}
+        style = _style(element) if isinstance(element, Style) else None
+        cell: dict[str, Any] = {"w": round(width, 3), "a": element.align, "style": style}
         if isinstance(element, LabelElement):
             cell.update(k="text", t=element.text)
         elif isinstance(element, PageNumberElement):
@@ -156,6 +156,13 @@ class TypstLayout:
         elif isinstance(element, FieldElement | AggregateElement):
             cell.update(k="value", i=len(spec.cells))
             spec.cells.append(next(values))
+        elif isinstance(element, ChartElement):
+            chart = next(values)
+            height = length_pt(element.height, self.definition.page.font_size)
+            cell.update(k="chart", i=len(spec.cells), h=round(height, 3))
+            spec.cells.append(chart)
+            if self.plan.charts is not None:
+                self.plan.charts.set_size(chart.name, width, height)
         return cell
 
     # -- data --------------------------------------------------------------------------------
@@ -258,7 +265,11 @@ def typst_fonts() -> Any:
 
 
 def compile_source(
-    folder: Path, inputs: dict[str, str] | None = None, fmt: OutputFormat = "pdf"
+    folder: Path,
+    inputs: dict[str, str] | None = None,
+    fmt: OutputFormat = "pdf",
+    *,
+    tags: bool = True,
 ) -> list[bytes]:
     """Typeset `folder/report.typ` (its data beside it); one PDF or one image per page."""
     try:
@@ -270,6 +281,7 @@ def compile_source(
             font_paths=typst_fonts(),
             ignore_system_fonts=True,
             sys_inputs=inputs or {},
+            pdf_tags=tags,
         )
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None

@@ -31,7 +31,7 @@ def test_json_schema_describes_the_format() -> None:
     assert set(schema["required"]) == {"title", "source"}
     assert {"bands", "groups", "variables", "parameters", "page"} <= set(schema["properties"])
     element_types = json.dumps(schema["$defs"]["Band"])
-    for kind in ("label", "field", "aggregate", "line", "page_number", "row_break"):
+    for kind in ("label", "field", "aggregate", "line", "page_number", "row_break", "chart"):
         assert f"#/$defs/{kind.title().replace('_', '')}Element" in element_types
 
 
@@ -47,7 +47,7 @@ groups:
     header:
       elements:
         - {type: label, txt: Region}
-        - {type: chart}
+        - {type: table}
         - {type: field, expression: region, width: 12qq, color: red}
 page: {size: a9}
 """
@@ -58,8 +58,8 @@ page: {size: a9}
         "source.filtr: unknown key 'filtr' (did you mean 'filter'?)",
         "groups[0].header.elements[0].text: required",
         "groups[0].header.elements[0].txt: unknown key 'txt' (did you mean 'text'?)",
-        "groups[0].header.elements[1]: unknown element type 'chart' (expected one of: "
-        "'label', 'field', 'aggregate', 'page_number', 'line', 'row_break')",
+        "groups[0].header.elements[1]: unknown element type 'table' (expected one of: "
+        "'label', 'field', 'aggregate', 'page_number', 'line', 'row_break', 'chart')",
         "groups[0].header.elements[2].color: 'red' is not a colour like '#1f2937'",
         "groups[0].header.elements[2].width: '12qq' is not a width like '1fr', '25%' or '40mm'",
         "page.size: Input should be 'a3', 'a4', 'a5', 'us-letter' or 'us-legal'",

@@ -11,6 +11,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
+from engine import typesetting
 from engine.definition import ReportDefinition
 from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
@@ -71,7 +72,10 @@ def _same_as_one_document(
     return sink
 
 
-def test_grouped_report_matches_page_for_page(demo: sa.Engine, tmp_path: Path) -> None:
+def test_grouped_report_matches_page_for_page(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(typesetting, "SEGMENT_PAGES", 7)  # page numbers in several chunks
     definition = load_definition(EXAMPLES / "sales_by_region.yaml")
     sink = _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
     assert sink.pages > 20

@@ -1,0 +1,228 @@
+"""Drawing charts: a Vega-Lite spec built with Altair, rendered to SVG by vl-convert.
+
+The spec uses the report's font (registered with vl-convert from the package's own font
+folder) and its theme's colours, so the PDF and the screen show the same chart. SVGs are
+cached by a hash of spec and data; vl-convert's engine is started once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import altair as alt
+import vl_convert as vlc
+
+from engine.chart_query import ChartRows
+from engine.definition import Channel, ChartElement, Theme
+from engine.layout import FONT_DIR, FONT_FAMILY
+
+__all__ = ("chart_spec", "render_svg", "warm_up")
+
+_LOCK = threading.Lock()
+_READY: list[bool] = []
+_CACHE: OrderedDict[str, str] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def warm_up() -> None:
+    """Register the fonts and start vl-convert's engine (about a second, once per process)."""
+    with _LOCK:
+        if _READY:
+            return
+        vlc.register_font_directory(str(FONT_DIR))
+        vlc.vegalite_to_svg({"mark": "point", "data": {"values": []}})
+        _READY.append(True)
+
+
+def render_svg(spec: dict[str, Any]) -> str:
+    """The SVG of a Vega-Lite spec, from the cache when the same spec was drawn before."""
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    warm_up()
+    svg: str = vlc.vegalite_to_svg(spec)
+    with _LOCK:
+        _CACHE[key] = svg
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return svg
+
+
+def chart_spec(
+    element: ChartElement,
+    points: ChartRows,
+    theme: Theme,
+    size_pt: tuple[float, float],
+    *,
+    font_size: float,
+) -> dict[str, Any]:
+    """The Vega-Lite spec of a chart over its points, sized to its cell."""
+    chart = _chart(element, points)
+    legend = None if element.legend == "none" else {"orient": element.legend}
+    width_pt, height_pt = size_pt
+    chart = chart.properties(
+        width=round(width_pt),
+        height=round(height_pt),
+        autosize={"type": "fit", "contains": "padding"},
+    )
+    if element.title:
+        chart = chart.properties(title=element.title)
+    spec: dict[str, Any] = chart.configure(
+        font=FONT_FAMILY,
+        background="transparent",
+        range={"category": theme.colors},
+        mark={"color": theme.colors[0]} if theme.colors else {},  # one series: first colour
+        axis={"labelFontSize": font_size * 0.9, "titleFontSize": font_size, "grid": True,
+              "gridColor": "#e5e7eb", "domainColor": "#9ca3af", "tickColor": "#9ca3af"},
+        legend={"labelFontSize": font_size * 0.9, "titleFontSize": font_size, **(legend or {})},
+        title={"fontSize": font_size * 1.2, "anchor": "start"},
+        view={"stroke": None},
+    ).to_dict(validate=False)  # fmt: skip
+    if legend is None:
+        spec.setdefault("config", {})["legend"] = {"disable": True}
+    return spec
+
+
+def _chart(element: ChartElement, points: ChartRows) -> Any:
+    data = alt.Data(values=points)
+    kind = element.kind
+    if kind == "boxplot":
+        return _boxplot(element, data)
+    base = alt.Chart(data)
+    encode: dict[str, Any] = {}
+    x, y = element.x, element.y
+    if kind in ("pie", "donut"):
+        mark = base.mark_arc(innerRadius=0 if kind == "pie" else 40)
+        category = "color" if element.color is not None else "x"
+        category_channel = element.color if element.color is not None else x
+        return mark.encode(
+            theta=alt.Theta("y:Q", title=_title(y, "y")),
+            color=alt.Color(
+                f"{category}:N", title=_title(category_channel, category), sort="-theta"
+            ),
+            tooltip=[f"{category}:N", "y:Q"],
+        )
+    if kind == "histogram":
+        step = _bin_step(points)
+        return (
+            base.mark_bar()
+            .encode(
+                x=alt.X("x:Q", bin=alt.Bin(binned=True, step=step), title=_title(x, "x")),
+                x2="x_end:Q",
+                y=alt.Y("y:Q", title=_title(y, "count")),
+            )
+            .transform_calculate(x_end=f"datum.x + {step}")
+        )
+    encode["x"] = _position("x", x, points, element)
+    encode["y"] = _position("y", y, points, element)
+    if element.color is not None:
+        encode["color"] = alt.Color(
+            f"color:{_type(element.color, points, 'color')}", title=_title(element.color, "color")
+        )
+    if element.size is not None:
+        encode["size"] = alt.Size("size:Q", title=_title(element.size, "size"))
+    marks = {
+        "bar": base.mark_bar(),
+        "line": base.mark_line(point=True),
+        "area": base.mark_area(opacity=0.85),
+        "scatter": base.mark_circle(opacity=0.8),
+        "heatmap": base.mark_rect(),
+    }
+    chart = marks[kind]
+    if kind in ("bar", "area") and element.color is not None:
+        stack = {"zero": "zero", "normalize": "normalize", "none": None}[element.stack or "zero"]
+        value_axis = "x" if element.horizontal else "y"
+        encode[value_axis]["stack"] = stack
+        if stack is None and kind == "bar":
+            offset = "yOffset" if element.horizontal else "xOffset"
+            encode[offset] = (
+                alt.XOffset("color:N") if offset == "xOffset" else alt.YOffset("color:N")
+            )
+    if element.horizontal:
+        encode["x"], encode["y"] = encode["y"], encode["x"]
+    encoded: alt.Chart = chart.encode(**encode)
+    return encoded
+
+
+_TYPES = {"Q": "quantitative", "O": "ordinal", "N": "nominal", "T": "temporal"}
+_AXIS_FORMATS = {
+    "year": "%Y",
+    "quarter": "%b %Y",
+    "month": "%b %Y",
+    "week": "%d %b",
+    "day": "%d %b",
+}
+_TIME_UNITS = {
+    "year": "year", "quarter": "yearquarter", "month": "yearmonth",
+    "week": "yearmonthdate", "day": "yearmonthdate", "hour": "yearmonthdatehours",
+}  # fmt: skip
+
+
+def _position(
+    name: str, channel: Channel | None, points: ChartRows, element: ChartElement
+) -> dict[str, Any]:
+    kind = _type(channel, points, name)
+    discrete = element.kind in ("bar", "heatmap") and channel is not None
+    if discrete and kind == "Q" and channel is not None and channel.aggregate is None:
+        kind = "O"  # a bar per value, not a continuous axis
+    # A bar per time bucket, labelled under its middle: ordinal, keeping the time unit.
+    type_name = "ordinal" if discrete and kind == "T" else _TYPES[kind]
+    encoding: dict[str, Any] = {"field": name, "type": type_name, "title": _title(channel, name)}
+    if channel is None:
+        return encoding
+    unit = channel.time_unit
+    if channel.format:
+        encoding["axis"] = {"format": channel.format}
+    elif kind == "T" and unit in _AXIS_FORMATS:
+        encoding["axis"] = {"format": _AXIS_FORMATS[unit]}
+    if channel.sort:
+        encoding["sort"] = channel.sort
+    if kind == "T" and unit is not None:
+        encoding["timeUnit"] = _TIME_UNITS[unit]
+    return encoding
+
+
+def _type(channel: Channel | None, points: ChartRows, name: str) -> str:
+    if channel is None:
+        return "Q"
+    if channel.aggregate is not None or channel.bin is not None:
+        return "Q"
+    if channel.time_unit is not None:
+        return "T"
+    sample = next((p[name] for p in points if p.get(name) is not None), None)
+    if isinstance(sample, bool | str):
+        return "N"
+    return "Q" if isinstance(sample, int | float) else "N"
+
+
+def _title(channel: Channel | None, name: str) -> str:
+    if channel is None:
+        return name
+    if channel.title is not None:
+        return channel.title
+    expression = channel.expression or "rows"
+    return f"{channel.aggregate}({expression})" if channel.aggregate else expression
+
+
+def _bin_step(points: ChartRows) -> float:
+    starts = sorted({float(p["x"]) for p in points if p.get("x") is not None})
+    steps = [b - a for a, b in itertools.pairwise(starts) if b > a]
+    return min(steps) if steps else 1.0
+
+
+def _boxplot(element: ChartElement, data: alt.Data) -> Any:
+    x = alt.X("x:N", title=_title(element.x, "x"))
+    base = alt.Chart(data).encode(x=x)
+    whisker = base.mark_rule(color="#6b7280").encode(
+        y=alt.Y("min:Q", title=_title(element.y, "y")), y2="max:Q"
+    )
+    box = base.mark_bar(size=18).encode(y="q1:Q", y2="q3:Q", color=alt.Color("x:N", legend=None))
+    median = base.mark_tick(color="white", size=18, thickness=2).encode(y="median:Q")
+    return alt.layer(whisker, box, median)
