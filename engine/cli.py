@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.document import load_definition, report_schema
 from engine.errors import QuireError
+from engine.render import FORMATS, PAGED
 
 __all__ = ("main",)
 
@@ -41,11 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quire", description="Paginated reports from SQL data.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    render = commands.add_parser("render", help="render a report to PDF, PNG or SVG pages")
+    render = commands.add_parser(
+        "render", help="render a report to PDF, PNG or SVG pages, HTML, JSON, CSV or XLSX"
+    )
     render.add_argument("definition", type=Path, help="report definition (YAML or JSON)")
     render.add_argument("--source", required=True, help="database URL, e.g. sqlite:///demo.db")
-    render.add_argument("-o", "--output", type=Path, help="output file (PDF) or folder (PNG/SVG)")
-    render.add_argument("--format", choices=("pdf", "png", "svg"), default="pdf")
+    render.add_argument("-o", "--output", type=Path, help="output file, or folder for PNG/SVG")
+    render.add_argument("--format", choices=FORMATS, default="pdf")
     render.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     render.set_defaults(run=_render)
 
@@ -85,9 +88,8 @@ def _render(args: argparse.Namespace) -> int:
     from engine.render import connect, render_report
 
     definition = load_definition(args.definition)
-    output = args.output or Path(
-        args.definition.stem + (".pdf" if args.format == "pdf" else "-pages")
-    )
+    paged = args.format in PAGED
+    output = args.output or Path(args.definition.stem + ("-pages" if paged else f".{args.format}"))
     engine = connect(args.source)
     result = render_report(definition, engine, output, given=_params(args.param), fmt=args.format)
     _report(result.outputs, result.rows, result.pages, result.timings)
@@ -99,10 +101,11 @@ def _report(outputs: list[Path], rows: int, pages: int, timings: dict[str, float
     rate = rows / seconds if seconds else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     where = outputs[0] if len(outputs) == 1 else f"{outputs[0].parent}/ ({len(outputs)} files)"
+    typeset = f", typeset {timings.get('finish_s', 0):.2f}s" if pages else ""
     print(
-        f"wrote {where}: {pages} pages, {rows} rows in {seconds:.2f}s "
-        f"({rate:,.0f} rows/s; load+fill {timings.get('load_fill_s', 0):.2f}s, "
-        f"typeset {timings.get('finish_s', 0):.2f}s; peak RSS {peak:.0f} MB)"
+        f"wrote {where}: {f'{pages} pages, ' if pages else ''}{rows} rows in {seconds:.2f}s "
+        f"({rate:,.0f} rows/s; load+fill {timings.get('load_fill_s', 0):.2f}s{typeset}; "
+        f"peak RSS {peak:.0f} MB)"
     )
 
 

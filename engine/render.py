@@ -36,7 +36,7 @@ __all__ = (
     "render_report",
 )
 
-Format = Literal["pdf", "png", "svg"]
+Format = Literal["pdf", "png", "svg", "html", "json", "csv", "xlsx"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 PAGED: tuple[Format, ...] = ("png", "svg")  # one file per page, in a folder
 
@@ -84,7 +84,23 @@ def make_sink(definition: ReportDefinition, plan: QueryPlan, fmt: Format, output
         from engine.sinks.typst_sink import TypstSink
 
         return TypstSink(definition, plan, output, fmt)
-    raise OutputError(f"format '{fmt}' is not available yet", "format")
+    if fmt == "html":
+        from engine.sinks.html_sink import HtmlSink
+
+        return HtmlSink(definition, plan, output)
+    if fmt == "json":
+        from engine.sinks.json_sink import JsonSink
+
+        return JsonSink(definition, plan, output)
+    if fmt == "csv":
+        from engine.sinks.csv_sink import CsvSink
+
+        return CsvSink(definition, plan, output)
+    if fmt == "xlsx":
+        from engine.sinks.xlsx_sink import XlsxSink
+
+        return XlsxSink(definition, plan, output)
+    raise OutputError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}", "format")
 
 
 def render_report(

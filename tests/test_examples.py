@@ -23,7 +23,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from engine.definition import Band, LabelElement, PageNumberElement, ReportDefinition
+from engine.definition import Band, ChartElement, LabelElement, PageNumberElement, ReportDefinition
 from engine.demo_data import generate_demo
 from engine.document import load_definition
 from engine.render import render_report
@@ -324,3 +324,23 @@ def test_each_invoice_starts_a_page_and_its_totals_match_sql(
             ("subtotal", "discount", "total"), exacts, figures.groups(), strict=True
         ):
             assert _printed_as(exact, printed), f"INV-{order_id} {what}: {printed}, exact {exact}"
+
+
+def test_dashboard_charts_are_vector_graphics_in_pdf_and_html(
+    render: Render, demo_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Each chart is drawn as vectors in the PDF and inlined as SVG, in the report's font,
+    in the HTML; the table under the charts is there too."""
+    report = render("sales_dashboard")
+    title = report.definition.bands.title
+    charts = [e for e in title.elements if isinstance(e, ChartElement)] if title else []
+    assert len(charts) == 5
+    assert "Sales by month and region" in report.pages[0]  # chart titles are real text
+    html = tmp_path / "dashboard.html"
+    render_report(report.definition, demo_engine, html, fmt="html")
+    page = html.read_text("utf-8")
+    assert page.count("<svg") == len(charts)
+    assert "<img" not in page and "<script" not in page.lower()
+    assert page.count("@font-face{font-family:Inter") == 3
+    for chart in charts:
+        assert chart.title is not None and chart.title in page

@@ -220,3 +220,25 @@ def test_missing_definition_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, _, err = _run(capsys, "render", str(tmp_path / "nope.yaml"), "--source", "sqlite://")
     assert code == 1
     assert err.startswith(f"error: {tmp_path / 'nope.yaml'}: cannot read definition")
+
+
+def test_render_data_formats(
+    tmp_path: Path,
+    demo_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every format from the same command, each named after the definition by default."""
+    monkeypatch.chdir(tmp_path)
+    for fmt in ("html", "json", "csv", "xlsx"):
+        code, stdout, _ = _run(
+            capsys, "render", str(EXAMPLE), "--source", demo_url, "--format", fmt
+        )
+        assert code == 0, fmt
+        assert stdout.startswith(f"wrote sales_by_region.{fmt}: ") and "pages" not in stdout
+    data = json.loads(Path("sales_by_region.json").read_text("utf-8"))
+    details = sum(1 for band in data["bands"] if band["band"] == "detail")
+    lines = Path("sales_by_region.csv").read_text("utf-8").splitlines()
+    assert details > 0 and len(lines) == details + 1  # a header, then one line per detail
+    assert Path("sales_by_region.html").read_text("utf-8").endswith("</html>\n")
+    assert Path("sales_by_region.xlsx").read_bytes()[:2] == b"PK"  # a zip, as xlsx is

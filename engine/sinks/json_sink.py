@@ -1,0 +1,107 @@
+"""The JSON sink: the report's bands and their raw values, as one streamed JSON document.
+
+Each event is written as soon as its batch arrives, so memory stays flat; the document is
+valid JSON only once `finish` closes it, and it appears under its name only then. Values
+keep their types: numbers as numbers (a Decimal with every digit it has), dates as ISO text.
+Charts are pictures, not data, and are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from engine.bands import BandCells, report_bands
+from engine.definition import ReportDefinition
+from engine.fill import BandEvent
+from engine.formats import exact
+from engine.plan import QueryPlan
+from engine.sinks.base import AtomicFile
+
+__all__ = ("JsonSink", "json_value")
+
+
+class JsonSink:
+    """`{"title": ..., "bands": [{"band": ..., "level": ..., "values": {...}}, ...]}`."""
+
+    def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
+        self.definition = definition
+        self.output = output
+        self._bands = report_bands(definition, plan)
+        self._heads = {key: _head(key) for key in self._bands}
+        self._out: AtomicFile | None = None
+        self._first = True
+
+    def write(self, events: Sequence[BandEvent]) -> None:
+        parts: list[str] = []
+        for event in events:
+            cells = self._bands.get(event.band)
+            if cells is None:
+                continue
+            parts.append("\n" if self._first else ",\n")
+            self._first = False
+            parts.append(self._heads[event.band])
+            parts.append(_values(cells, event))
+        self._file().write("".join(parts))
+
+    def finish(self) -> list[Path]:
+        self._file().write("\n]}\n")
+        assert self._out is not None
+        return [self._out.commit()]
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.discard()
+
+    def _file(self) -> IO[str]:
+        """The temporary file, opened (with the document's head) on first use."""
+        if self._out is None:
+            self._out = AtomicFile(self.output, "w")
+            self._text().write(f'{{"title": {_string(self.definition.title)}, "bands": [')
+        return self._text()
+
+    def _text(self) -> IO[str]:
+        assert self._out is not None
+        return self._out.file  # type: ignore[return-value]
+
+
+def _head(key: str) -> str:
+    """The constant start of a band's object: its kind and, for group bands, its level."""
+    kind, _, level = key.partition(":")
+    head = '{"band": ' + _string(kind)
+    return head + (f', "level": {int(level)}' if level else "")
+
+
+def _values(cells: BandCells, event: BandEvent) -> str:
+    pairs = [
+        f"{_string(cell.name)}: {json_value(cell.value(event))}"
+        for cell in cells.cells
+        if cell.kind != "chart"
+    ]
+    return ', "values": {' + ", ".join(pairs) + "}}"
+
+
+def json_value(value: Any) -> str:
+    """A raw database value as JSON text; NaN and infinities, which JSON lacks, as null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):  # 15 significant digits, as the PDF rounds
+        return format(exact(value).normalize(), "f") if math.isfinite(value) else "null"
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else "null"  # str keeps every digit
+    if isinstance(value, datetime | date | time):
+        return _string(value.isoformat())
+    return _string(value if isinstance(value, str) else str(value))
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
