@@ -255,6 +255,10 @@ class Group(_Model):
     direction: Direction = "asc"
     header: Band | None = None
     footer: Band | None = None
+    reprint_header: bool = Field(
+        default=False,
+        description="Print the header again at the top of every page the group continues on.",
+    )
 
 
 class SortKey(_Model):

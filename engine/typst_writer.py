@@ -82,7 +82,10 @@ class TypstLayout:
         ]
         for i, group in enumerate(definition.groups):
             named.append((f"group_header:{i}", f"groups[{i}].header", group.header))
-            named.append((f"group_footer:{i}", f"groups[{i}].footer", group.footer))
+            footer = group.footer
+            if footer is None and group.reprint_header and group.header is not None:
+                footer = Band(elements=[])  # prints nothing; marks where the group ends
+            named.append((f"group_footer:{i}", f"groups[{i}].footer", footer))
         for key, path, band in named:
             if band is not None:
                 try:
@@ -132,13 +135,17 @@ class TypstLayout:
             else:
                 pending.append((j, element))
         flush()
+        kind, _, level = key.partition(":")
+        reprinted = bool(level) and self.definition.groups[int(level)].reprint_header
         self.bands.append(
             {
                 "rows": rows,
                 "fill": band.fill,
                 "pad": length_pt(band.padding, size),
                 "page_break": band.page_break_before,
-                "level": int(key.split(":")[1]) if key.startswith("group_header:") else None,
+                "level": int(level) if kind == "group_header" else None,
+                "reprint": reprinted and kind == "group_header",
+                "close": int(level) if reprinted and kind == "group_footer" else None,
                 "style": _style(band),
             }
         )
@@ -172,6 +179,23 @@ class TypstLayout:
         """Band index of each group header, with its group level (for bookmarks)."""
         return {i: band["level"] for i, band in enumerate(self.bands) if band["level"] is not None}
 
+    def open_groups(self, open_groups: list[Any], records: Iterable[list[Any]]) -> list[Any]:
+        """The reprinted group headers open after `records`, given those open before them:
+        `[level, band index, cells]`, outermost first (the template's starting state)."""
+        bands = self.bands
+        for index, cells in records:
+            band = bands[index]
+            if band["reprint"]:
+                level = band["level"]
+                open_groups = [*(g for g in open_groups if g[0] < level), [level, index, cells]]
+            elif band["close"] is not None:
+                open_groups = [g for g in open_groups if g[0] < band["close"]]
+        return open_groups
+
+    @property
+    def reprints(self) -> bool:
+        return any(band["reprint"] for band in self.bands)
+
     @property
     def has_page_numbers(self) -> bool:
         return any(
@@ -185,6 +209,7 @@ class TypstLayout:
         page = self.definition.page
         size = page.font_size
         header = [self._specs.get(k) for k in ("page_header", "column_header")]
+        header += [s for k, s in self._specs.items() if self.bands[s.index]["reprint"]]
         footer = self._specs.get("page_footer")
         header_height = sum(self._height(s.index) for s in header if s is not None)
         footer_height = self._height(footer.index) if footer else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,24 @@ def test_grouped_report_matches_page_for_page(
     text = pypdf.PdfReader(tmp_path / "segmented.pdf").pages[-1].extract_text()
     assert f"Page {sink.pages} of {sink.pages}" in text
     assert _bookmarks(tmp_path / "segmented.pdf")[0][0] == 0  # regions, with customers inside
+
+
+def test_group_headers_are_reprinted_on_every_page_their_group_continues_on(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    """Every page opens with a region header: reprinted while the region goes on, the
+    region's own header where a new one starts; the same in segments as in one document."""
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    assert definition.groups[0].reprint_header
+    sink = _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
+    reader = pypdf.PdfReader(tmp_path / "segmented.pdf")
+    regions: list[str] = []
+    for page in reader.pages[1:-1]:  # the first has the title; the last may open with totals
+        lines = page.extract_text().splitlines()
+        assert lines[2].startswith("Region"), lines[:4]  # page header, column header, region
+        regions.append(lines[2])
+    reprinted = sum(1 for a, b in itertools.pairwise(regions) if a == b)
+    assert reprinted > sink.pages // 2  # most pages continue a region
 
 
 def test_page_breaks_per_group_match(demo: sa.Engine, tmp_path: Path) -> None:
