@@ -277,7 +277,10 @@ class Variable(_Model):
     expression: str | None = Field(
         default=None, max_length=2000, description="Optional for count (counts rows)."
     )
-    reset: str = Field(default="report", description="'report' or the name of a group.")
+    reset: str = Field(
+        default="report",
+        description="'report', 'page' (a page total, for page_footer) or the name of a group.",
+    )
 
 
 ParameterType = Literal["string", "integer", "decimal", "date", "datetime", "boolean", "choice"]

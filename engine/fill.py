@@ -113,9 +113,12 @@ def fill_batches(
         )
         for v in definition.variables
     ]
-    detail = definition.bands.detail
-    detail_shows_variables = detail is not None and any(
-        e.type == "aggregate" for e in detail.elements
+    bands = definition.bands
+    detail_shows_variables = any(  # page bands show running values as of each detail row
+        e.type == "aggregate"
+        for band in (bands.detail, bands.page_header, bands.page_footer)
+        if band is not None
+        for e in band.elements
     )
     group_columns = plan.group_columns
     depth = len(group_columns)

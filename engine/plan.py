@@ -25,6 +25,7 @@ from engine.definition import (
 from engine.errors import DefinitionError, Issue, did_you_mean
 from engine.expressions import ExpressionCompiler
 from engine.formats import make_formatter
+from engine.page_totals import page_total_issues
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 
@@ -186,12 +187,16 @@ def check_names(definition: ReportDefinition) -> Iterator[Issue]:
     groups = [g.name for g in definition.groups]
     variables = [v.name for v in definition.variables]
     for i, variable in enumerate(definition.variables):
-        if variable.reset != "report" and variable.reset not in groups:
+        if variable.reset not in ("report", "page") and variable.reset not in groups:
             yield Issue(
                 f"variables[{i}].reset",
                 f"unknown group '{variable.reset}'",
-                did_you_mean(variable.reset, ["report", *groups]),
+                did_you_mean(variable.reset, ["report", "page", *groups]),
             )
+    for i, group in enumerate(definition.groups):
+        if group.name in ("report", "page"):
+            yield Issue(f"groups[{i}].name", f"'{group.name}' is a reset scope; name it otherwise")
+    yield from page_total_issues(definition, band_slots(definition))
     for i, parameter in enumerate(definition.parameters):
         if parameter.type == "choice" and not parameter.choices:
             yield Issue(f"parameters[{i}].choices", "a choice parameter needs choices")
@@ -199,11 +204,12 @@ def check_names(definition: ReportDefinition) -> Iterator[Issue]:
         page_band = path in ("bands.page_header", "bands.page_footer")
         for j, element in enumerate(band.elements):
             where = f"{path}.elements[{j}]"
-            if page_band and isinstance(element, FieldElement | AggregateElement | ChartElement):
+            if page_band and isinstance(element, FieldElement | ChartElement):
                 yield Issue(
                     where,
                     f"a {element.type} cannot be placed in a page band",
-                    "page bands are laid out by the typesetter; use labels and page numbers",
+                    "page bands are laid out by the typesetter; use labels, page numbers "
+                    "and aggregates of page or report variables",
                 )
             if element.type == "page_number" and not page_band:
                 yield Issue(where, "page numbers belong in page_header or page_footer")

@@ -58,7 +58,7 @@ class _Segment:
     offset: int  # pages before this segment
     predicted: list[int] | None  # page of each record, or None: carry its last page
     probe: Record | None  # the next segment's first record, typeset to check the break
-    open_groups: list[Any] = field(default_factory=list)  # reprinted headers open at its start
+    carried: dict[str, Any] = field(default_factory=dict)  # the template's state at its start
     full_marks: bool = False  # mark every record, not only each page's first and last
     future: Future[tuple[Path, list[_Mark], int]] | None = None
 
@@ -114,6 +114,7 @@ class SegmentedTypesetter:
             "title": layout.definition.title,
             "page": layout.page_data(),
             "bands": layout.bands,
+            **layout.start_state(),  # a segment's own start replaces it
         }
         page = self._head["page"]
         width, height = PAPER_MM[page["paper"]]
@@ -122,7 +123,7 @@ class SegmentedTypesetter:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quire-typeset")
         self._threads = threads
         self._pending: deque[Record] = deque()
-        self._open_groups: list[Any] = []  # reprinted group headers open before _pending
+        self._carried = layout.start_state()  # the template's state before _pending
         self._flight: deque[_Segment] = deque()
         self._kept: list[tuple[Path, int]] = []  # (segment PDF, pages kept from it)
         self._bookmarks: list[tuple[int, str, int]] = []  # (level, title, page from 0)
@@ -131,7 +132,6 @@ class SegmentedTypesetter:
         self.repairs = 0
         self.compiled_segments = 0
         self._input_done = False
-        self._reprints = layout.reprints
         self._calibrate()
 
     def _calibrate(self) -> None:
@@ -203,8 +203,8 @@ class SegmentedTypesetter:
     ) -> None:
         for _ in records:
             self._pending.popleft()
-        segment = _Segment(self._segments, records, offset, predicted, probe, self._open_groups)
-        self._open_groups = self._advance(self._open_groups, records)
+        segment = _Segment(self._segments, records, offset, predicted, probe, self._carried)
+        self._carried = self.layout.carry(self._carried, records)
         self._segments += 1
         segment.future = self._pool.submit(self._typeset, segment)
         self._flight.append(segment)
@@ -218,7 +218,7 @@ class SegmentedTypesetter:
         folder.mkdir()
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         events = segment.records + ([segment.probe] if segment.probe is not None else [])
-        data = {**self._head, "events": events, "open": segment.open_groups}
+        data = {**self._head, **segment.carried, "events": events}
         if segment.predicted is not None and not segment.full_marks:
             data["marked"] = _page_edges(segment.predicted, len(events))
         with (folder / "data.json").open("w", encoding="utf-8") as out:
@@ -247,7 +247,7 @@ class SegmentedTypesetter:
         if not segment.full_marks and predicted is not None:  # find where pages really broke
             self.repairs += 1
             again = _Segment(self._segments, segment.records, segment.offset, predicted,
-                             segment.probe, segment.open_groups, full_marks=True)  # fmt: skip
+                             segment.probe, segment.carried, full_marks=True)  # fmt: skip
             self._segments += 1
             path, marks, _ = self._typeset(again)
             real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
@@ -258,14 +258,11 @@ class SegmentedTypesetter:
             return
         carried = [r for r, page in zip(segment.records, pages, strict=True) if page == last]
         kept = segment.records[: len(segment.records) - len(carried)]
-        self._open_groups = self._advance(segment.open_groups, kept)
+        self._carried = self.layout.carry(segment.carried, kept)
         self._keep(segment.records, path, last - 1, pages)
         later = [r for s in self._flight for r in s.records]
         self._flight.clear()  # typeset from a wrong start: their results are dropped
         self._pending.extendleft(reversed(carried + later))
-
-    def _advance(self, open_groups: list[Any], records: Sequence[Record]) -> list[Any]:
-        return self.layout.open_groups(open_groups, records) if self._reprints else open_groups
 
     def _keep(
         self, records: Sequence[Record], path: Path, pages: int, page_of: Sequence[int]

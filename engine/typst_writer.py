@@ -34,7 +34,8 @@ from engine.definition import (
 from engine.errors import DefinitionError, Issue, RenderError
 from engine.fill import BandEvent
 from engine.layout import FONT_DIR, FONT_FAMILY, content_width_pt, length_pt, resolve_widths
-from engine.plan import QueryPlan
+from engine.page_totals import PageTotals
+from engine.plan import QueryPlan, band_slots
 
 __all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts", "typst_message")
 
@@ -67,6 +68,7 @@ class TypstLayout:
         self.bands: list[dict[str, Any]] = []
         self._specs: dict[str, _BandSpec] = {}
         self._cells = report_bands(definition, plan)
+        self.page_totals = PageTotals(definition, band_slots(definition))
         page = definition.page
         self._width = content_width_pt(page)
         issues: list[Issue] = []
@@ -160,6 +162,9 @@ class TypstLayout:
             cell.update(k="text", t=element.text)
         elif isinstance(element, PageNumberElement):
             cell.update(k="page", parts=_page_parts(element.text))
+        elif id(element) in self.page_totals.cells:  # computed by the typesetter
+            next(values)
+            cell.update(self.page_totals.cells[id(element)])
         elif isinstance(element, FieldElement | AggregateElement):
             cell.update(k="value", i=len(spec.cells))
             spec.cells.append(next(values))
@@ -179,22 +184,33 @@ class TypstLayout:
         """Band index of each group header, with its group level (for bookmarks)."""
         return {i: band["level"] for i, band in enumerate(self.bands) if band["level"] is not None}
 
-    def open_groups(self, open_groups: list[Any], records: Iterable[list[Any]]) -> list[Any]:
-        """The reprinted group headers open after `records`, given those open before them:
-        `[level, band index, cells]`, outermost first (the template's starting state)."""
+    def start_state(self) -> dict[str, Any]:
+        """What the template carries from page to page, before the first record: the
+        reprinted group headers open (`[level, band index, cells]`, outermost first) and
+        the running values page bands show."""
+        return {"open": [], "running": self.page_totals.start()}
+
+    def carry(self, state: dict[str, Any], records: Iterable[list[Any]]) -> dict[str, Any]:
+        """The state after `records`, given the state before them (a segment's start)."""
+        if not self.carries:
+            return state
         bands = self.bands
-        for index, cells in records:
-            band = bands[index]
+        open_groups, running = state["open"], state["running"]
+        for record in records:
+            band = bands[record[0]]
             if band["reprint"]:
                 level = band["level"]
-                open_groups = [*(g for g in open_groups if g[0] < level), [level, index, cells]]
+                kept = (g for g in open_groups if g[0] < level)
+                open_groups = [*kept, [level, record[0], record[1]]]
             elif band["close"] is not None:
                 open_groups = [g for g in open_groups if g[0] < band["close"]]
-        return open_groups
+            if len(record) > 2:
+                running = record[2]
+        return {"open": open_groups, "running": running}
 
-    @property
-    def reprints(self) -> bool:
-        return any(band["reprint"] for band in self.bands)
+    @cached_property
+    def carries(self) -> bool:
+        return bool(self.page_totals) or any(band["reprint"] for band in self.bands)
 
     @property
     def has_page_numbers(self) -> bool:
@@ -264,12 +280,16 @@ class TypstLayout:
         """`[band index, cells]` for every event whose band the definition has."""
         specs = self._specs
         column_header = specs.get("column_header") if "title" in specs else None
+        totals = self.page_totals if self.page_totals else None
         for event in events:
             spec = specs.get(event.band)
             if spec is None:
                 continue
             row = event.row
-            if row is not None and spec.row_only:  # the common case, kept tight: detail rows
+            if totals is not None and event.band == "detail":  # carries the running values
+                cells = [cell.text(event) for cell in spec.cells]
+                yield [spec.index, cells, totals.values(event)]
+            elif row is not None and spec.row_only:  # the common case, kept tight: detail rows
                 yield [spec.index, [fmt(row[i]) for i, fmt in spec.row_cells]]
             else:
                 yield [spec.index, [cell.text(event) for cell in spec.cells]]

@@ -92,6 +92,7 @@ class TypstSink:
                 "title": self.layout.definition.title,
                 "page": self.layout.page_data(),
                 "bands": self.layout.bands,
+                **self.layout.start_state(),
                 "events": self._buffer,
             }
             with (folder / "data.json").open("w", encoding="utf-8") as data:

@@ -1,0 +1,138 @@
+"""Totals in the page header and footer: only the typesetter knows where pages break.
+
+A variable with `reset: page` (a sum or a count) shows, in the page footer, what the rows
+on that page add up to. A report-wide variable shows, in the page footer, its value
+through the end of the page and, in the page header, the value carried forward from the
+pages before. Python computes the running values exactly, row by row; each detail record
+carries them to the template, which keeps the last one in a Typst state. A page footer
+reads that state at the page's end, the page header at its start; a page total is the
+difference of the two exact decimals, formatted in the template with the number format
+the definition gives (only plain number formats: grouping, decimal places, text around).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from engine.definition import AggregateElement, Band, ReportDefinition
+from engine.errors import Issue
+from engine.fill import BandEvent
+from engine.formats import PRESETS, Formatter, exact, make_formatter
+
+__all__ = ("PAGE_BANDS", "PageTotals", "number_format", "page_total_issues")
+
+PAGE_BANDS = ("bands.page_header", "bands.page_footer")
+_PAGE_FUNCTIONS = ("sum", "count")
+_SPEC = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
+_NUMBER = re.compile(r"^(?P<group>,?)(?:\.(?P<places>\d))?f?$")
+
+
+def number_format(fmt: str | None) -> dict[str, Any] | None:
+    """The template's number format for a page total; None if it cannot show it."""
+    if fmt is None:
+        return {"prefix": "", "suffix": "", "group": False, "places": None}
+    match = _SPEC.match(PRESETS.get(fmt, fmt))
+    number = _NUMBER.match(match["spec"]) if match else None
+    if match is None or number is None:
+        return None
+    places = number["places"]
+    return {
+        "prefix": match["prefix"],
+        "suffix": match["suffix"],
+        "group": bool(number["group"]),
+        "places": int(places) if places else (0 if match["spec"].endswith("f") else None),
+    }
+
+
+Slots = Iterable[tuple[str, Band]]  # (path, band) of every band, as plan.band_slots gives
+
+
+def page_total_issues(definition: ReportDefinition, slots: Slots) -> Iterator[Issue]:
+    """What a page band may show: page totals in the footer, report values in both."""
+    variables = {v.name: v for v in definition.variables}
+    for i, variable in enumerate(definition.variables):
+        if variable.reset == "page" and variable.function not in _PAGE_FUNCTIONS:
+            yield Issue(
+                f"variables[{i}].function",
+                f"a page total is a sum or a count, not {variable.function}",
+            )
+    for path, j, element in _aggregates(slots):
+        shown = variables.get(element.variable)
+        if shown is None:
+            continue  # reported with the other unknown names
+        where = f"{path}.elements[{j}]"
+        if shown.reset == "page" and path != "bands.page_footer":
+            yield Issue(
+                where, f"'{shown.name}' is a page total: it is known only in bands.page_footer"
+            )
+        elif path in PAGE_BANDS and shown.reset not in ("page", "report"):
+            yield Issue(
+                where,
+                f"'{shown.name}' is reset per group; a page band can show page totals "
+                "(reset: page) and report values (reset: report)",
+            )
+        elif shown.reset == "page" and number_format(element.format) is None:
+            yield Issue(
+                f"{where}.format",
+                f"a page total is shown with a number format like '{{,.2f}}', not "
+                f"'{element.format}'",
+            )
+
+
+@dataclass(frozen=True)
+class _Slot:
+    variable: str
+    per_page: bool  # a page total (a difference); otherwise a value as it stands
+    format: Formatter
+
+
+class PageTotals:
+    """The values page bands show, as each detail record carries them to the template."""
+
+    def __init__(self, definition: ReportDefinition, slots: Slots) -> None:
+        resets = {v.name: v.reset for v in definition.variables}
+        self.slots: list[_Slot] = []
+        self.cells: dict[int, dict[str, Any]] = {}  # id(element) -> the template's cell data
+        page_bands = [(path, band) for path, band in slots if path in PAGE_BANDS]
+        for _, _, element in _aggregates(page_bands):
+            per_page = resets.get(element.variable) == "page"
+            index = len(self.slots)
+            self.slots.append(_Slot(element.variable, per_page, make_formatter(element.format)))
+            cell: dict[str, Any] = {"k": "total", "i": index, "page": per_page}
+            if per_page:
+                cell["f"] = number_format(element.format)
+            self.cells[id(element)] = cell
+
+    def __bool__(self) -> bool:
+        return bool(self.slots)
+
+    def start(self) -> list[str]:
+        """The values before the first row."""
+        return ["0" if slot.per_page else "" for slot in self.slots]
+
+    def values(self, event: BandEvent) -> list[str]:
+        """The values after this detail row: exact running sums, or the formatted text."""
+        variables = event.variables
+        return [
+            _decimal(variables.get(slot.variable))
+            if slot.per_page
+            else slot.format(variables.get(slot.variable))
+            for slot in self.slots
+        ]
+
+
+def _decimal(value: Any) -> str:
+    if value is None:
+        return "0"
+    number = exact(value)
+    return format(number, "f") if number.is_finite() else "0"
+
+
+def _aggregates(slots: Slots) -> Iterator[tuple[str, int, AggregateElement]]:
+    for path, band in slots:
+        for j, element in enumerate(band.elements):
+            if isinstance(element, AggregateElement):
+                yield path, j, element
