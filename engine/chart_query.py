@@ -10,6 +10,7 @@ is refused with a message saying how to aggregate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,7 +27,7 @@ from engine.expressions import ExpressionCompiler, date_trunc
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 
-__all__ = ("BOX", "ChartQuery", "ChartRows", "build_chart_query")
+__all__ = ("BOX", "ChartQuery", "ChartRows", "build_chart_query", "nice_bins")
 
 ChartRows = list[dict[str, Any]]
 FETCH_LIMIT = 200_000  # rows one chart query may return, across all its groups
@@ -263,15 +264,28 @@ def _aggregate(channel: Channel, value: Column | None) -> Column:
     return sa.func.sum(value)
 
 
+def nice_bins(low: float, high: float, bins: int) -> tuple[float, float]:
+    """Start and width of at most `bins` bins over [low, high], the width a round number
+    (1, 2, 2.5 or 5 times a power of ten) and the start a multiple of it: 1..20 in 20 bins
+    gives bins of 1 starting at 1, not of 0.95."""
+    raw = (high - low) / bins
+    if raw <= 0:
+        return low, 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(f * power for f in (1, 2, 2.5, 5, 10) if f * power >= raw * (1 - 1e-9))
+    start = math.floor(low / step) * step
+    if start + bins * step < high:  # the rounded start pushed the top out: one size up
+        return nice_bins(start, high, bins - 1) if bins > 1 else (start, high - start)
+    return start, step
+
+
 def _bin(value: Column, bins: int, bounds: tuple[float, float]) -> Column:
-    """The start of the bin a number falls in: `bins` equal bins over [low, high]."""
-    low, high = bounds
-    width = (high - low) / bins or 1.0
-    ratio = (value - sa.literal(low)) / sa.literal(width)
+    """The start of the bin a number falls in (see `nice_bins`)."""
+    start, width = nice_bins(*bounds, bins)
+    ratio = (value - sa.literal(start)) / sa.literal(width)
     truncated = sa.cast(ratio, sa.Integer)  # SQLite truncates, PostgreSQL rounds: floor both
     index = sa.case((truncated > ratio, truncated - 1), else_=truncated)
-    last = sa.case((index >= bins, bins - 1), else_=index)
-    return sa.literal(low) + last * sa.literal(width)
+    return sa.literal(start) + index * sa.literal(width)
 
 
 def _numeric(value: Column) -> bool:

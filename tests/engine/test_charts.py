@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.cache import QueryCache
+from engine.chart_query import nice_bins
 from engine.chart_render import chart_spec, render_svg
 from engine.charts import ChartSet
 from engine.definition import ChartElement, ReportDefinition, Theme
@@ -436,12 +437,30 @@ def test_histogram_bins_count_every_row_once(demo: sa.Engine, column: str, bins:
     assert sum(p["y"] for p in points) == len(values)
     assert len(points) <= bins
 
-    # The same bins, worked out in Python: [low + i * width, low + (i + 1) * width).
-    low, high = min(values), max(values)
-    width = (high - low) / bins
-    expected = Counter(min(math.floor((v - low) / width), bins - 1) for v in values)
-    got = {round((p["x"] - low) / width): p["y"] for p in points}
+    # The same bins, worked out in Python: [start + i * width, start + (i + 1) * width).
+    start, width = nice_bins(min(values), max(values), bins)
+    assert start <= min(values) and max(values) < start + bins * width
+    expected = Counter(math.floor((v - start) / width) for v in values)
+    got = {round((p["x"] - start) / width): p["y"] for p in points}
     assert got == dict(expected)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "bins", "expected"),
+    [
+        (1, 20, 20, (1, 1)),  # whole quantities get a bin each
+        (1, 20, 7, (0, 5)),
+        (0.5, 1234, 12, (0, 200)),
+        (-3, 7, 4, (-5, 5)),
+        (3, 3, 5, (3, 1)),  # a single value
+    ],
+)
+def test_bins_have_round_widths(
+    low: float, high: float, bins: int, expected: tuple[float, float]
+) -> None:
+    start, width = nice_bins(low, high, bins)
+    assert (start, width) == expected
+    assert start <= low and high < start + bins * width
 
 
 # -- (g) SVG ---------------------------------------------------------------------------------
