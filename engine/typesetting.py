@@ -37,7 +37,7 @@ from engine.typst_writer import TEMPLATE, TypstLayout, compile_source, typst_fon
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
 SEGMENT_RECORDS = 1000
-SEGMENT_PAGES = 500  # page numbers are typeset in chunks of this many pages
+SEGMENT_PAGES = 200  # page numbers are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
 _MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
 _MM = 72 / 25.4
@@ -73,14 +73,18 @@ class _HeightModel:
 
     def learn(self, records: Sequence[Record], marks: Sequence[_Mark]) -> None:
         seen: dict[int, Counter[float]] = {}
+        exact: dict[tuple[int, float], float] = {}
         for mark, following in itertools.pairwise(marks):
             if mark.page == following.page and following.record == mark.record + 1:
                 band = records[mark.record][0]
-                seen.setdefault(band, Counter())[round(following.y - mark.y, 3)] += 1
+                height = following.y - mark.y
+                key = round(height, 3)  # the usual height, kept exact: a page sums ~70 of them
+                seen.setdefault(band, Counter())[key] += 1
+                exact.setdefault((band, key), height)
             elif self.body_top is None:
                 self.body_top = following.y
         for band, counts in seen.items():
-            self.heights[band] = counts.most_common(1)[0][0]
+            self.heights[band] = exact[band, counts.most_common(1)[0][0]]
 
     def paginate(
         self, bands: Sequence[dict[str, Any]], records: Sequence[Record]
@@ -220,7 +224,8 @@ class SegmentedTypesetter:
         events = segment.records + ([segment.probe] if segment.probe is not None else [])
         data = {**self._head, **segment.carried, "events": events}
         if segment.predicted is not None and not segment.full_marks:
-            data["marked"] = _page_edges(segment.predicted, len(events))
+            data["marked"] = marked = _page_edges(segment.predicted, len(events))
+            data["events"] = _running_at(events, marked, segment.carried.get("running"))
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
         inputs = {"mode": "segment", "offset": str(segment.offset)}
@@ -280,14 +285,13 @@ class SegmentedTypesetter:
     # -- joining -----------------------------------------------------------------------------
 
     def _join(self) -> Path:
+        kept = self._numbered() if self.layout.has_page_numbers else self._kept
         output = pikepdf.new()
         sources = []
-        for path, pages in self._kept:
+        for path, pages in kept:
             source = pikepdf.open(path)
             sources.append(source)
             output.pages.extend(source.pages[:pages])
-        if self.layout.has_page_numbers:
-            self._number(output)
         self._outline(output)
         output.docinfo["/Title"] = self.layout.definition.title
         joined = self.folder / "report.pdf"
@@ -296,29 +300,50 @@ class SegmentedTypesetter:
             source.close()
         return joined
 
-    def _number(self, output: pikepdf.Pdf) -> None:
-        """Lay the page numbers, now that the count is known, over every page."""
+    def _numbered(self) -> list[tuple[Path, int]]:
+        """Each kept segment with its page numbers laid over, now that the count is known.
+
+        The numbers are typeset SEGMENT_PAGES pages at a time; each segment is stamped and
+        saved on its own, so memory holds one segment and one chunk of numbers, never the
+        whole report's overlays.
+        """
         folder = self.folder / "numbers"
         folder.mkdir()
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump({**self._head, "events": []}, out, ensure_ascii=False)
-        total = len(output.pages)
-        for start in range(0, total, SEGMENT_PAGES):  # in chunks: memory stays bounded
-            count = min(SEGMENT_PAGES, total - start)
-            inputs = {
-                "mode": "numbers",
-                "offset": str(start),
-                "count": str(count),
-                "total": str(total),
-            }
-            path = folder / f"numbers-{start:06d}.pdf"
-            path.write_bytes(compile_source(folder, inputs, tags=False)[0])
-            numbers = pikepdf.open(path)
-            for page, overlay in zip(
-                output.pages[start : start + count], numbers.pages, strict=True
-            ):
-                page.add_overlay(overlay, None)
+        total = sum(pages for _, pages in self._kept)
+        chunks: dict[int, pikepdf.Pdf] = {}
+
+        def overlay(page: int) -> pikepdf.Page:
+            chunk = page // SEGMENT_PAGES
+            if chunk not in chunks:
+                start = chunk * SEGMENT_PAGES
+                count = min(SEGMENT_PAGES, total - start)
+                inputs = {"mode": "numbers", "offset": str(start), "count": str(count),
+                          "total": str(total)}  # fmt: skip
+                path = folder / f"numbers-{start:06d}.pdf"
+                path.write_bytes(compile_source(folder, inputs, tags=False)[0])
+                chunks[chunk] = pikepdf.open(path)
+            return chunks[chunk].pages[page % SEGMENT_PAGES]
+
+        numbered: list[tuple[Path, int]] = []
+        first = 0
+        for path, pages in self._kept:
+            with pikepdf.open(path) as segment:
+                for index in range(pages):
+                    segment.pages[index].add_overlay(overlay(first + index), None)
+                del segment.pages[pages:]
+                target = path.with_name(f"numbered-{path.parent.name}.pdf")
+                segment.save(target)
+            path.unlink()
+            numbered.append((target, pages))
+            first += pages
+            for chunk in [c for c in chunks if (c + 1) * SEGMENT_PAGES <= first]:
+                chunks.pop(chunk).close()  # every page it numbers is saved
+        for remaining in chunks.values():
+            remaining.close()
+        return numbered
 
     def _outline(self, output: pikepdf.Pdf) -> None:
         if not self._bookmarks:
@@ -345,10 +370,29 @@ def _typeset_marked(folder: Path, inputs: dict[str, str]) -> tuple[bytes, list[_
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     assert isinstance(pdf, bytes)
     marks = [
-        _Mark(v[0], int(v[1]["page"]), _points(v[1]["y"]))
+        _Mark(int(v[0]), int(v[1]), float(v[2]))
         for v in (item["value"] for item in json.loads(found))
     ]
     return pdf, marks
+
+
+def _running_at(
+    records: list[Record], marked: list[bool], running: list[str] | None
+) -> list[Record]:
+    """The records, with the running values page bands show only on the marked ones.
+
+    A state update per row costs Typst about a fifth of its time; a page's footer needs
+    the values only after the page's last record, and the marks (checked after the
+    segment is typeset) include the last record of every page.
+    """
+    if not running:
+        return records
+    thinned: list[Record] = []
+    for record, mark in zip(records, marked, strict=True):
+        if len(record) > 2:
+            running = record[2]
+        thinned.append([record[0], record[1], running] if mark else record[:2])
+    return thinned
 
 
 def _page_edges(predicted: Sequence[int], events: int) -> list[bool]:
@@ -385,10 +429,6 @@ def _samples(band: dict[str, Any]) -> list[str]:
         if cell["k"] in ("value", "chart")
     )  # fmt: skip
     return [_EMPTY_SVG if kind == "chart" else "0" for _, kind in cells]
-
-
-def _points(length: str) -> float:
-    return float(length.removesuffix("pt"))
 
 
 def _temporary_folder() -> str:
