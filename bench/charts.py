@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import print_figures
 from bench.loader import demo_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,11 +211,7 @@ def main() -> None:
         print(json.dumps(first_svg_child(args.child)))
         return
     figures = run(args.rows, args.db)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>26}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench import print_figures
+
 ROOT = Path(__file__).resolve().parent.parent
 LISTING = """
 title: Order lines
@@ -256,11 +258,7 @@ def main() -> None:
         print(json.dumps(fill_child(url, int(max_id) or None, args.grouped)))
         return
     figures = run(args.rows, args.db)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>28}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import print_figures
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sales_by_region.yaml"
 ALL_ROWS = {"start": "2023-01-01"}  # the example's default shows one quarter
@@ -105,11 +107,7 @@ def main() -> None:
         print(json.dumps(_measure(*args.child)))
         return
     figures = run(args.rows)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>22}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import IO, Protocol
 from engine.errors import OutputError
 from engine.fill import BandEvent
 
-__all__ = ("AtomicFile", "Sink", "write_atomically")
+__all__ = ("AtomicFile", "Sink", "TextFileSink", "write_atomically")
 
 
 class Sink(Protocol):
@@ -78,6 +78,37 @@ class AtomicFile:
             self.commit()
         else:
             self.discard()
+
+
+class TextFileSink:
+    """A sink that streams one text file: opened on first use with `head()`, completed
+    with `tail()` and renamed into place by `finish`, removed by `discard`."""
+
+    output: Path
+    _out: AtomicFile | None = None
+
+    def head(self) -> str:
+        return ""
+
+    def tail(self) -> str:
+        return ""
+
+    def file(self) -> IO[str]:
+        """The temporary file, opened (and headed) on first use."""
+        if self._out is None:
+            self._out = AtomicFile(self.output, "w")
+            text: IO[str] = self._out.file  # type: ignore[assignment]  # opened in text mode
+            text.write(self.head())
+        return self._out.file  # type: ignore[return-value]
+
+    def finish(self) -> list[Path]:
+        self.file().write(self.tail())
+        assert self._out is not None
+        return [self._out.commit()]
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.discard()
 
 
 def write_atomically(target: Path, data: bytes) -> Path:

@@ -10,19 +10,20 @@ Text that starts like a formula gets a leading apostrophe, so opening the file c
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from engine.bands import CellSpec, report_bands
 from engine.definition import ReportDefinition
 from engine.fill import BandEvent
 from engine.formats import exact
 from engine.plan import QueryPlan
-from engine.sinks.base import AtomicFile
+from engine.sinks.base import TextFileSink
 
 if TYPE_CHECKING:
     from _csv import Writer
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ("CsvSink", "csv_value")
 
 
-class CsvSink:
+class CsvSink(TextFileSink):
     """Flat detail lines with their group keys, one CSV row each."""
 
     def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
@@ -45,7 +46,6 @@ class CsvSink:
         labels = header.labels if header is not None else ()
         names = labels if len(labels) == len(self._cells) else [c.name for c in self._cells]
         self.header = [g.name for g in definition.groups] + list(names)
-        self._out: AtomicFile | None = None
         self._writer: Writer | None = None
 
     def write(self, events: Sequence[BandEvent]) -> None:
@@ -57,23 +57,16 @@ class CsvSink:
             if event.band == "detail" and (row := event.row) is not None
         )
 
-    def finish(self) -> list[Path]:
-        self._csv()
-        assert self._out is not None
-        return [self._out.commit()]
-
-    def discard(self) -> None:
-        if self._out is not None:
-            self._out.discard()
-
     def _csv(self) -> Writer:
-        """The writer on the temporary file, opened (with the header row) on first use."""
+        """The writer on the temporary file, the header row first."""
         if self._writer is None:
-            self._out = AtomicFile(self.output, "w")
-            file: IO[str] = self._out.file  # type: ignore[assignment]
-            self._writer = csv.writer(file, lineterminator="\r\n")
-            self._writer.writerow(self.header)
+            self._writer = csv.writer(self.file(), lineterminator="\r\n")
         return self._writer
+
+    def head(self) -> str:
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\r\n").writerow(self.header)
+        return line.getvalue()
 
 
 def csv_value(value: Any) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import IO
 
 from engine.bands import BandCells, CellSpec, report_bands
 from engine.definition import (
@@ -31,7 +30,7 @@ from engine.definition import (
 from engine.fill import BandEvent
 from engine.html_assets import font_faces, inline_svg
 from engine.plan import QueryPlan
-from engine.sinks.base import AtomicFile
+from engine.sinks.base import TextFileSink
 
 __all__ = ("HtmlSink",)
 
@@ -51,7 +50,7 @@ class _Row:
     cells: list[_Cell]
 
 
-class HtmlSink:
+class HtmlSink(TextFileSink):
     """A `<table>` of the report's bands, in print order."""
 
     def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
@@ -64,7 +63,6 @@ class HtmlSink:
             key: _layout(bands[key], split, _width(split) if key == "title" else widest)
             for key, split in rows.items()
         }
-        self._out: AtomicFile | None = None
         self._table = False
 
     def write(self, events: Sequence[BandEvent]) -> None:
@@ -76,32 +74,19 @@ class HtmlSink:
                 parts.append(self._open_table(event))
             elif event.band in self._rows:
                 parts.extend(self._band(event.band, event))
-        self._file().write("".join(parts))
+        self.file().write("".join(parts))
 
-    def finish(self) -> list[Path]:
-        file = self._file()
-        if not self._table:
-            file.write(self._open_table(None))
-        file.write("</tbody>\n</table>\n</body>\n</html>\n")
-        assert self._out is not None
-        return [self._out.commit()]
+    def head(self) -> str:
+        return (
+            f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{escape(self.definition.title)}</title>\n"
+            f"<style>\n{font_faces()}{_CSS % self.definition.page.font_size}\n</style>\n"
+            "</head>\n<body>\n"
+        )
 
-    def discard(self) -> None:
-        if self._out is not None:
-            self._out.discard()
-
-    def _file(self) -> IO[str]:
-        """The temporary file, opened (with the document's head) on first use."""
-        if self._out is None:
-            self._out = AtomicFile(self.output, "w")
-            file: IO[str] = self._out.file  # type: ignore[assignment]
-            file.write(
-                f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
-                f"<title>{escape(self.definition.title)}</title>\n"
-                f"<style>\n{font_faces()}{_CSS % self.definition.page.font_size}\n</style>\n"
-                "</head>\n<body>\n"
-            )
-        return self._out.file  # type: ignore[return-value]
+    def tail(self) -> str:
+        opening = "" if self._table else self._open_table(None)
+        return opening + "</tbody>\n</table>\n</body>\n</html>\n"
 
     def _open_table(self, event: BandEvent | None) -> str:
         """The report's table, headed by the column header."""

@@ -14,19 +14,19 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from engine.bands import BandCells, report_bands
 from engine.definition import ReportDefinition
 from engine.fill import BandEvent
 from engine.formats import exact
 from engine.plan import QueryPlan
-from engine.sinks.base import AtomicFile
+from engine.sinks.base import TextFileSink
 
 __all__ = ("JsonSink", "json_value")
 
 
-class JsonSink:
+class JsonSink(TextFileSink):
     """`{"title": ..., "bands": [{"band": ..., "level": ..., "values": {...}}, ...]}`."""
 
     def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
@@ -34,7 +34,6 @@ class JsonSink:
         self.output = output
         self._bands = report_bands(definition, plan)
         self._heads = {key: _head(key) for key in self._bands}
-        self._out: AtomicFile | None = None
         self._first = True
 
     def write(self, events: Sequence[BandEvent]) -> None:
@@ -47,27 +46,13 @@ class JsonSink:
             self._first = False
             parts.append(self._heads[event.band])
             parts.append(_values(cells, event))
-        self._file().write("".join(parts))
+        self.file().write("".join(parts))
 
-    def finish(self) -> list[Path]:
-        self._file().write("\n]}\n")
-        assert self._out is not None
-        return [self._out.commit()]
+    def head(self) -> str:
+        return f'{{"title": {_string(self.definition.title)}, "bands": ['
 
-    def discard(self) -> None:
-        if self._out is not None:
-            self._out.discard()
-
-    def _file(self) -> IO[str]:
-        """The temporary file, opened (with the document's head) on first use."""
-        if self._out is None:
-            self._out = AtomicFile(self.output, "w")
-            self._text().write(f'{{"title": {_string(self.definition.title)}, "bands": [')
-        return self._text()
-
-    def _text(self) -> IO[str]:
-        assert self._out is not None
-        return self._out.file  # type: ignore[return-value]
+    def tail(self) -> str:
+        return "\n]}\n"
 
 
 def _head(key: str) -> str:
