@@ -9,12 +9,15 @@ compiled for the same query.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 import sqlglot
+from sqlalchemy.exc import SADeprecationWarning
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -70,7 +73,7 @@ def _date_trunc_pg(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
 @compiles(_DateTrunc)
 def _date_trunc_sqlite(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
     unit_clause, value = list(element.clauses)
-    unit = unit_clause.value  # one of _TRUNC_UNITS, checked at compile time
+    unit = unit_clause.name.strip("'")  # one of _TRUNC_UNITS, checked at compile time
     v = compiler.process(value, **kw)
     if unit in ("year", "month", "day"):
         return f"datetime({v}, 'start of {unit}')"
@@ -86,7 +89,64 @@ def _date_trunc_sqlite(element: _DateTrunc, compiler: Any, **kw: Any) -> str:
 
 def date_trunc(unit: str, value: Value) -> Value:
     """`value` truncated to the start of its year, quarter, month, week, day or hour."""
-    return _DateTrunc(sa.literal(unit), value)
+    if unit not in _TRUNC_UNITS:
+        raise ValueError(f"unknown time unit {unit!r}")
+    # The unit is written into the SQL (SQLite needs it there), so it must be part of the
+    # statement's cache key: a literal column is, a bound value is not.
+    return _DateTrunc(sa.literal_column(f"'{unit}'"), value)
+
+
+class _Extract(FunctionElement[Any]):
+    """`extract(unit from value)` as an integer, the same on SQLite and PostgreSQL."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "extract"
+
+
+@compiles(_Extract)
+def _extract_default(element: _Extract, compiler: Any, **kw: Any) -> str:
+    unit_clause, value = list(element.clauses)
+    unit = unit_clause.name.strip("'")
+    return compiler.process(sa.cast(sa.extract(unit, value), sa.Integer()), **kw)  # type: ignore[no-any-return]
+
+
+@compiles(_Extract, "sqlite")
+def _extract_sqlite(element: _Extract, compiler: Any, **kw: Any) -> str:
+    unit_clause, value = list(element.clauses)
+    unit = unit_clause.name.strip("'")
+    v = compiler.process(value, **kw)
+    if unit == "quarter":
+        return f"((cast(strftime('%m', {v}) as integer) + 2) / 3)"
+    if unit == "week":  # ISO: the week of the year its Thursday falls in
+        return f"((cast(strftime('%j', date({v}, '-3 days', 'weekday 4')) as integer) - 1) / 7 + 1)"
+    return _extract_default(element, compiler, **kw)
+
+
+class _DateCast(FunctionElement[Any]):
+    """`cast(value as date)`: SQLite's CAST would give a number, its date() does not."""
+
+    type: Any = sa.Date()
+    inherit_cache = True
+    name = "cast"
+
+
+class _TimestampCast(_DateCast):
+    """`cast(value as timestamp)`: datetime() on SQLite (a class of its own: a cache key)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+@compiles(_DateCast)
+def _date_cast_default(element: _DateCast, compiler: Any, **kw: Any) -> str:
+    return compiler.process(sa.cast(next(iter(element.clauses)), element.type), **kw)  # type: ignore[no-any-return]
+
+
+@compiles(_DateCast, "sqlite")
+def _date_cast_sqlite(element: _DateCast, compiler: Any, **kw: Any) -> str:
+    function = "date" if isinstance(element.type, sa.Date) else "datetime"
+    return f"{function}({compiler.process(next(iter(element.clauses)), **kw)})"
 
 
 FUNCTIONS: dict[type[exp.Expression], str] = {
@@ -129,6 +189,13 @@ _BINARY: dict[type[exp.Expression], Callable[[Value, Value], Value]] = {
 }
 
 
+_OPERATOR_NAMES = {
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "mod": "%", "neg": "unary -",
+    "inv": "NOT", "like_op": "LIKE", "ilike_op": "ILIKE", "concat_op": "||",
+}  # fmt: skip
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
+
+
 class ExpressionCompiler:
     """Compiles expressions against one base table; joins are shared across expressions."""
 
@@ -160,7 +227,18 @@ class ExpressionCompiler:
         """Compile one expression; raise `DefinitionError` with the issue at `path`."""
         try:
             tree = self._parse(text)
-            return self._node(tree)
+            with warnings.catch_warnings():
+                # SQLAlchemy warns about an operator its type does not have (text * 2):
+                # a mistake in the expression, reported as one.
+                warnings.simplefilter("error", SADeprecationWarning)
+                return self._node(tree)
+        except SADeprecationWarning as warning:
+            found = re.search(r"(\w+)'> does not include operator '(\w+)'", str(warning))
+            kind, operator = found.groups() if found else ("this", "")
+            symbol = _OPERATOR_NAMES.get(operator, operator)
+            message = f"{symbol} cannot be applied to a {kind.lower()} value"
+            hint = "check the types of its operands"
+            raise DefinitionError([Issue(path, message, hint)]) from None
         except ExpressionError as error:
             raise DefinitionError([Issue(path, error.message, error.hint)]) from None
 
@@ -210,6 +288,11 @@ class ExpressionCompiler:
                 f"unsupported form of '{node.sql()[:40]}' ({', '.join(unexpected)})"
             )
         if handler is None:
+            if kind in _COMPARISONS and exp.Null in (type(node.this), type(node.expression)):
+                raise ExpressionError(
+                    "a comparison with NULL is never true",
+                    "write 'x IS NULL' or 'x IS NOT NULL'",
+                )
             result = _BINARY[kind](self._node(node.this), self._node(node.expression))
         else:
             result = handler(self, node)
@@ -271,7 +354,10 @@ class ExpressionCompiler:
             raise ExpressionError(f"'{text}' is not a number")
         if any(c in text for c in ".eE"):
             return sa.literal(Decimal(text), sa.Numeric())
-        return sa.literal(int(text), sa.Integer())
+        number = int(text)
+        if abs(number) >= 2**63:
+            raise ExpressionError(f"{text} is too large for an integer", "write it as a decimal")
+        return sa.literal(number, sa.Integer())
 
     def _placeholder(self, node: exp.Expression) -> Value:
         name = node.name
@@ -326,6 +412,8 @@ class ExpressionCompiler:
     def _function(self, node: exp.Expression) -> Value:
         name = FUNCTIONS[type(node)]
         args = [self._node(a) for a in _arguments(node)]
+        if name == "coalesce" and len(args) == 1:
+            return args[0]  # SQLite refuses a coalesce of one value; it is that value
         function = getattr(sa.func, name)
         if name in ("round", "abs", "coalesce", "nullif", "lower", "upper", "trim", "substr"):
             return function(*args, type_=args[0].type)  # type: ignore[no-any-return]
@@ -337,6 +425,10 @@ class ExpressionCompiler:
         if type_ is None:
             allowed = "integer, bigint, decimal, float, text, varchar, date, timestamp"
             raise ExpressionError(f"cannot cast to {target.sql()}", f"allowed: {allowed}")
+        if isinstance(type_, sa.DateTime):
+            return _TimestampCast(self._node(node.this))
+        if isinstance(type_, sa.Date):
+            return _DateCast(self._node(node.this))
         return sa.cast(self._node(node.this), type_)
 
     def _date_trunc(self, node: exp.Expression) -> Value:
@@ -350,7 +442,7 @@ class ExpressionCompiler:
         else:
             unit = type(node).__name__.lower()
             value = self._node(node.this)
-        return sa.cast(sa.extract(unit, value), sa.Integer())
+        return _Extract(sa.literal_column(f"'{unit}'"), value)
 
     def _concat(self, node: exp.Expression) -> Value:
         args = [sa.func.coalesce(sa.cast(self._node(a), sa.String()), "") for a in node.expressions]
