@@ -285,20 +285,22 @@ class SegmentedTypesetter:
     # -- joining -----------------------------------------------------------------------------
 
     def _join(self) -> Path:
+        """One PDF of the kept pages, numbered, with its bookmarks and title.
+
+        qpdf's own page copying (a pikepdf.Job) writes the pages straight from the segment
+        files, so memory holds the page tree, not the pages' contents; the bookmarks are
+        added in a second, equally streaming, pass.
+        """
         kept = self._numbered() if self.layout.has_page_numbers else self._kept
-        output = pikepdf.new()
-        sources = []
-        for path, pages in kept:
-            source = pikepdf.open(path)
-            sources.append(source)
-            output.pages.extend(source.pages[:pages])
-        self._outline(output)
-        output.docinfo["/Title"] = self.layout.definition.title
-        joined = self.folder / "report.pdf"
-        output.save(joined)
-        for source in sources:
-            source.close()
-        return joined
+        pages = [arg for path, count in kept for arg in (str(path), f"1-{count}")]
+        joined = self.folder / "joined.pdf"
+        pikepdf.Job(["qpdf", "--empty", "--pages", *pages, "--", str(joined)]).run()
+        output = self.folder / "report.pdf"
+        with pikepdf.open(joined) as pdf:
+            self._outline(pdf)
+            pdf.docinfo["/Title"] = self.layout.definition.title
+            pdf.save(output)
+        return output
 
     def _numbered(self) -> list[tuple[Path, int]]:
         """Each kept segment with its page numbers laid over, now that the count is known.
