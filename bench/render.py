@@ -7,6 +7,8 @@ over all of them to PDF, each measurement in a fresh process (so memory and Typs
 memoization do not leak between them):
 - segmented: what `quire render` does (bounded segments typeset in parallel, joined);
   first_batch_ms is how long the first batch took from its first row to the writer;
+  peak_rss_mb is the main process, worker_peak_rss_mb the largest Typst worker, and
+  all_peak_rss_mb a bound on both together (main + the two workers that run at once);
 - baseline: the same report typeset as one document; skipped above BASELINE_MAX_ROWS
   (it needs about 2.5 GB per 100K rows), and then reported as null.
 """
@@ -50,6 +52,7 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
         "pages": result.pages,
         "seconds": time.perf_counter() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "segments": sink.segments,
         "repairs": sink.repairs,
         "strategy": result.load.strategy,
@@ -82,6 +85,9 @@ def run(rows: int) -> dict[str, Any]:
         "rows_per_s": round(segmented["rows"] / segmented["seconds"]),
         "pages_per_s": round(segmented["pages"] / segmented["seconds"], 1),
         "peak_rss_mb": round(segmented["peak_rss_mb"]),
+        "worker_peak_rss_mb": round(segmented["worker_peak_rss_mb"]),
+        # at most two workers run at once, beside the main process
+        "all_peak_rss_mb": round(segmented["peak_rss_mb"] + 2 * segmented["worker_peak_rss_mb"]),
         "segments": segmented["segments"],
         "repairs": segmented["repairs"],
         "strategy": segmented["strategy"],

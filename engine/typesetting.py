@@ -21,18 +21,18 @@ import itertools
 import json
 import shutil
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pikepdf
-import typst
 
 from engine.errors import RenderError
 from engine.layout import PAPER_MM
-from engine.typst_writer import TEMPLATE, TypstLayout, compile_source, typst_fonts, typst_message
+from engine.typst_worker import TypstFailed, WorkerPool
+from engine.typst_writer import TEMPLATE, TypstLayout
 
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
@@ -125,6 +125,7 @@ class SegmentedTypesetter:
         paper_height = (width if page["flipped"] else height) * _MM
         self.model = _HeightModel(paper_height - page["margin"]["top"] - page["margin"]["bottom"])
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quire-typeset")
+        self._workers = WorkerPool(threads)  # the compiles themselves, in processes
         self._threads = threads
         self._pending: deque[Record] = deque()
         self._carried = layout.start_state()  # the template's state before _pending
@@ -148,7 +149,7 @@ class SegmentedTypesetter:
         events = [*samples, samples[0]] if samples else []
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump({**self._head, "bands": bands, "events": events}, out, ensure_ascii=False)
-        _, marks = _typeset_marked(folder, {"mode": "segment"})
+        marks = self._marked(folder, {"mode": "segment"})
         self.model.learn(events, sorted(marks, key=lambda m: m.record))
 
     # -- feeding -----------------------------------------------------------------------------
@@ -169,9 +170,11 @@ class SegmentedTypesetter:
             return self._join(), self._pages
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._workers.close()
 
     def discard(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- cutting -----------------------------------------------------------------------------
@@ -229,8 +232,7 @@ class SegmentedTypesetter:
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
         inputs = {"mode": "segment", "offset": str(segment.offset)}
-        pdf, marks = _typeset_marked(folder, inputs)
-        (folder / "segment.pdf").write_bytes(pdf)
+        marks = self._marked(folder, inputs)
         (folder / "data.json").unlink()
         return folder / "segment.pdf", marks, 0
 
@@ -282,6 +284,17 @@ class SegmentedTypesetter:
                 self._bookmarks.append((levels[record[0]], title, self._pages + page - 1))
         self._pages += pages
 
+    def _marked(self, folder: Path, inputs: dict[str, str]) -> list[_Mark]:
+        """Typeset `folder` to its segment.pdf in a worker; the markers read back."""
+        found = self._run(self._workers.typeset_marked, folder, inputs, folder / "segment.pdf")
+        return [_Mark(*mark) for mark in found]
+
+    def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except TypstFailed as error:
+            raise RenderError(f"typesetting failed: {error}") from None
+
     # -- joining -----------------------------------------------------------------------------
 
     def _join(self) -> Path:
@@ -325,7 +338,7 @@ class SegmentedTypesetter:
                 inputs = {"mode": "numbers", "offset": str(start), "count": str(count),
                           "total": str(total)}  # fmt: skip
                 path = folder / f"numbers-{start:06d}.pdf"
-                path.write_bytes(compile_source(folder, inputs, tags=False)[0])
+                self._run(self._workers.compile_pdf, folder, inputs, path)
                 chunks[chunk] = pikepdf.open(path)
             return chunks[chunk].pages[page % SEGMENT_PAGES]
 
@@ -357,25 +370,6 @@ class SegmentedTypesetter:
                 del parents[level:]
                 (parents[-1].children if parents else outline.root).append(item)
                 parents.append(item)
-
-
-def _typeset_marked(folder: Path, inputs: dict[str, str]) -> tuple[bytes, list[_Mark]]:
-    """Typeset a folder and read back its markers; the query reuses the compiler's layout."""
-    try:
-        compiler = typst.Compiler(
-            str(folder / "report.typ"), root=str(folder), font_paths=typst_fonts(),
-            ignore_system_fonts=True, sys_inputs=inputs,
-        )  # fmt: skip
-        pdf = compiler.compile(pdf_tags=False)  # tags would not survive the join
-        found = compiler.query("<quire-record>")
-    except typst.TypstError as error:
-        raise RenderError(f"typesetting failed: {typst_message(error)}") from None
-    assert isinstance(pdf, bytes)
-    marks = [
-        _Mark(int(v[0]), int(v[1]), float(v[2]))
-        for v in (item["value"] for item in json.loads(found))
-    ]
-    return pdf, marks
 
 
 def _running_at(

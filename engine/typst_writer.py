@@ -9,7 +9,6 @@ folder, so a report looks the same on every machine.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +35,7 @@ from engine.fill import BandEvent
 from engine.layout import FONT_DIR, FONT_FAMILY, content_width_pt, length_pt, resolve_widths
 from engine.page_totals import PageTotals
 from engine.plan import QueryPlan, band_slots
+from engine.typst_worker import typst_fonts, typst_message
 
 __all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts", "typst_message")
 
@@ -297,18 +297,6 @@ class TypstLayout:
                 yield [column_header.index, []]
 
 
-_FONTS_LOCK = threading.Lock()
-_FONTS: list[Any] = []
-
-
-def typst_fonts() -> Any:
-    """The package's fonts, scanned once per process; system fonts are never used."""
-    with _FONTS_LOCK:
-        if not _FONTS:
-            _FONTS.append(typst.Fonts(include_system_fonts=False, font_paths=[str(FONT_DIR)]))
-        return _FONTS[0]
-
-
 def compile_source(
     folder: Path,
     inputs: dict[str, str] | None = None,
@@ -331,11 +319,6 @@ def compile_source(
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     return [result] if isinstance(result, bytes) else list(result)
-
-
-def typst_message(error: Any) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return re.sub(r"\s+", " ", str(message)).strip()
 
 
 def _style(style: Style) -> dict[str, Any] | None:

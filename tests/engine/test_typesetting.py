@@ -19,6 +19,7 @@ from engine.document import load_definition, parse_definition
 from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
+from engine.typst_worker import COMPILES_PER_WORKER, TypstFailed, WorkerPool
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -143,3 +144,26 @@ def test_small_reports_are_typeset_in_one_piece(demo: sa.Engine, tmp_path: Path)
     sink, pages, _ = _render(demo, definition, {}, tmp_path / "list.pdf", 1000)
     assert sink.segments == 0
     assert pages
+
+
+def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) -> None:
+    """A compile error comes back as text; a killed worker fails its task, not the pool."""
+    pool = WorkerPool(1)
+    try:
+        (tmp_path / "report.typ").write_text("#let x = (")
+        with pytest.raises(TypstFailed, match="unclosed delimiter"):
+            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
+        (tmp_path / "report.typ").write_text("Hello")
+        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
+        assert pypdf.PdfReader(tmp_path / "out.pdf").pages[0].extract_text() == "Hello"
+        (worker,) = pool._all
+        worker.process.kill()
+        worker.process.wait()
+        with pytest.raises(TypstFailed, match="process ended"):
+            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
+        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")  # a new process took its place
+        for _ in range(COMPILES_PER_WORKER):
+            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
+        assert pool._all[0] is not worker and len(pool._all) == 1  # retired after its share
+    finally:
+        pool.close()
