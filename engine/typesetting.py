@@ -31,6 +31,7 @@ import pikepdf
 
 from engine.errors import RenderError
 from engine.layout import PAPER_MM
+from engine.pdf_join import join_pdfs
 from engine.typst_worker import TypstFailed, WorkerPool
 from engine.typst_writer import TEMPLATE, TypstLayout
 
@@ -298,21 +299,10 @@ class SegmentedTypesetter:
     # -- joining -----------------------------------------------------------------------------
 
     def _join(self) -> Path:
-        """One PDF of the kept pages, numbered, with its bookmarks and title.
-
-        qpdf's own page copying (a pikepdf.Job) writes the pages straight from the segment
-        files, so memory holds the page tree, not the pages' contents; the bookmarks are
-        added in a second, equally streaming, pass.
-        """
+        """One PDF of the kept pages, numbered, with its bookmarks and title."""
         kept = self._numbered() if self.layout.has_page_numbers else self._kept
-        pages = [arg for path, count in kept for arg in (str(path), f"1-{count}")]
-        joined = self.folder / "joined.pdf"
-        pikepdf.Job(["qpdf", "--empty", "--pages", *pages, "--", str(joined)]).run()
         output = self.folder / "report.pdf"
-        with pikepdf.open(joined) as pdf:
-            self._outline(pdf)
-            pdf.docinfo["/Title"] = self.layout.definition.title
-            pdf.save(output)
+        join_pdfs(kept, output, self.layout.definition.title, self._bookmarks)
         return output
 
     def _numbered(self) -> list[tuple[Path, int]]:
@@ -359,17 +349,6 @@ class SegmentedTypesetter:
         for remaining in chunks.values():
             remaining.close()
         return numbered
-
-    def _outline(self, output: pikepdf.Pdf) -> None:
-        if not self._bookmarks:
-            return
-        with output.open_outline() as outline:
-            parents: list[Any] = []
-            for level, title, page in self._bookmarks:
-                item = pikepdf.OutlineItem(title, page)
-                del parents[level:]
-                (parents[-1].children if parents else outline.root).append(item)
-                parents.append(item)
 
 
 def _running_at(

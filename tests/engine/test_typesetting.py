@@ -16,6 +16,7 @@ from engine import typesetting
 from engine.definition import ReportDefinition
 from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
+from engine.pdf_join import join_pdfs
 from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
@@ -167,3 +168,26 @@ def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) 
         assert pool._all[0] is not worker and len(pool._all) == 1  # retired after its share
     finally:
         pool.close()
+
+
+def test_join_writes_pages_outline_and_title_that_readers_accept(tmp_path: Path) -> None:
+    """The streaming join: pages in order (only the counted ones), nested bookmarks with
+    any text, the title; and a PDF that pikepdf finds nothing wrong with."""
+    parts = []
+    for name, words in (("a", ["one", "two", "extra"]), ("b", ["three"])):
+        (tmp_path / "report.typ").write_text("#pagebreak()\n".join(words))
+        pool = WorkerPool(1)
+        try:
+            pool.compile_pdf(tmp_path, {}, tmp_path / f"{name}.pdf")
+        finally:
+            pool.close()
+        parts.append((tmp_path / f"{name}.pdf", 2 if name == "a" else 1))
+    marks = [(0, "Région (1)", 0), (1, "Ünïcode \\ ) (", 1), (0, "Third", 2)]
+    target = tmp_path / "joined.pdf"
+    assert join_pdfs(parts, target, "Jöined", marks) == 3
+    reader = pypdf.PdfReader(target)
+    assert [page.extract_text() for page in reader.pages] == ["one", "two", "three"]
+    assert reader.metadata is not None and reader.metadata.title == "Jöined"
+    assert _bookmarks(target) == marks
+    with pikepdf.open(target) as pdf:
+        assert pdf.check_pdf_syntax() == []
