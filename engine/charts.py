@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from engine.cache import QueryCache
 from engine.chart_query import ChartQuery, ChartRows, build_chart_query
-from engine.chart_render import chart_spec, render_svg
 from engine.definition import Band, ChartElement, ReportDefinition
 from engine.errors import DefinitionError, Issue
 from engine.schema import SourceSchema
@@ -77,6 +76,10 @@ class ChartSet:
         if chart.level is not None and event.row is not None:
             key = tuple(event.row[c] for c in self.group_columns[: chart.level + 1])
         points = self.points.get(path, {}).get(key, [])
+        # Imported here: Altair costs 40 MB and a third of a second, which reports
+        # without charts need not pay.
+        from engine.chart_render import chart_spec, render_svg
+
         spec = chart_spec(
             chart.query.element, points, self.definition.theme, chart.size,
             font_size=self.definition.page.font_size,
