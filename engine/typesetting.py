@@ -38,7 +38,7 @@ from engine.typst_writer import TEMPLATE, TypstLayout
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
 SEGMENT_RECORDS = 1000
-SEGMENT_PAGES = 200  # page numbers are typeset in chunks of this many pages
+SEGMENT_PAGES = 100  # page numbers are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
 _MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
 _MM = 72 / 25.4
