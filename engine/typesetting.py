@@ -2,8 +2,8 @@
 
 One Typst document holding a whole large report costs memory in proportion to its pages.
 Here the band records are cut into segments of about `SEGMENT_RECORDS` that end exactly
-at a page boundary, so each segment can be typeset on its own, by several threads at once
-(`typst.compile` releases the GIL), while later rows are still being loaded.
+at a page boundary, so each segment can be typeset on its own, two at a time by Typst
+worker processes (engine.typst_worker), while later rows are still being loaded.
 
 Where pages break is predicted from band heights measured in earlier segments (every band
 carries a marker with its page and position). Each segment is typeset with one extra
@@ -12,7 +12,8 @@ landed on its predicted page and the probe opened a new page. When a prediction 
 (a cell wrapped onto two lines, say), the segment's last page is dropped, its records are
 carried to the front of what follows, and later segments are typeset again: the result is
 always the one continuous layout would give. Page numbers count on across segments;
-"of Y" is laid over the joined pages once Y is known.
+"of Y" is laid over each kept segment once Y is known, and engine.pdf_join writes the
+segments into one PDF.
 """
 
 from __future__ import annotations
