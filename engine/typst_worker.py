@@ -1,7 +1,8 @@
 """Typst compiles in worker processes, each process replaced after a few compiles.
 
-Run as `python -m engine.typst_worker`: a worker reads one task a line on stdin (JSON:
-the function's name and arguments) and answers one line on stdout, until stdin closes.
+Run as a script (`python -I engine/typst_worker.py`), a worker reads one task a line on
+stdin (JSON: the function's name and arguments) and answers one line on stdout, until
+stdin closes.
 Plain subprocesses rather than multiprocessing: a spawned multiprocessing worker imports
 the caller's main module again, which a library cannot ask of every script using it.
 
@@ -94,8 +95,10 @@ class WorkerPool:
 
 class _Worker:
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.typst_worker"],
+        # This file run as a script, isolated (-I): nothing from the caller's folder or
+        # environment can stand in for a module it imports (only typst and the stdlib).
+        self.process = subprocess.Popen(  # noqa: S603  # our own file, no user input
+            [sys.executable, "-I", str(Path(__file__).resolve())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
         )  # fmt: skip
         self.done = 0
