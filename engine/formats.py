@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ("PRESETS", "Formatter", "exact", "make_formatter")
+__all__ = ("PRESETS", "Formatter", "exact", "format_parts", "make_formatter")
 
 Formatter = Callable[[Any], str]
 
@@ -36,15 +36,14 @@ def make_formatter(fmt: str | None) -> Formatter:
     """A function turning one value into text; raise ValueError naming what is wrong."""
     if fmt is None:
         return default_text
-    pattern = PRESETS.get(fmt, fmt)
-    match = _PATTERN.match(pattern)
-    if match is None:
+    parts = format_parts(fmt)
+    if parts is None:
         presets = ", ".join(PRESETS)
         raise ValueError(
             f"format '{fmt}' is not a preset ({presets}) nor a pattern like '{{,.2f}}' or "
             "'{%d.%m.%Y}'"
         )
-    prefix, spec, suffix = match["prefix"], match["spec"], match["suffix"]
+    prefix, spec, suffix = parts
     if re.search(r"%[A-Za-z]", spec):
         if not _DATE_SPEC.match(spec):
             raise ValueError(f"format '{fmt}': '{spec}' is not a date pattern like '%Y-%m-%d'")
@@ -52,6 +51,12 @@ def make_formatter(fmt: str | None) -> Formatter:
     if not _NUMBER_SPEC.match(spec):
         raise ValueError(f"format '{fmt}': '{spec}' is not a number pattern like ',.2f'")
     return _number_formatter(prefix, spec, suffix)
+
+
+def format_parts(fmt: str) -> tuple[str, str, str] | None:
+    """A preset or pattern as (text before, spec, text after); None if it is neither."""
+    match = _PATTERN.match(PRESETS.get(fmt, fmt))
+    return (match["prefix"], match["spec"], match["suffix"]) if match else None
 
 
 def default_text(value: Any) -> str:

@@ -20,13 +20,12 @@ from typing import Any
 from engine.definition import AggregateElement, Band, ReportDefinition
 from engine.errors import Issue
 from engine.fill import BandEvent
-from engine.formats import PRESETS, Formatter, exact, make_formatter
+from engine.formats import Formatter, exact, format_parts, make_formatter
 
 __all__ = ("PAGE_BANDS", "PageTotals", "number_format", "page_total_issues")
 
 PAGE_BANDS = ("bands.page_header", "bands.page_footer")
 _PAGE_FUNCTIONS = ("sum", "count")
-_SPEC = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
 _NUMBER = re.compile(r"^(?P<group>,?)(?:\.(?P<places>\d))?f?$")
 
 
@@ -34,16 +33,17 @@ def number_format(fmt: str | None) -> dict[str, Any] | None:
     """The template's number format for a page total; None if it cannot show it."""
     if fmt is None:
         return {"prefix": "", "suffix": "", "group": False, "places": None}
-    match = _SPEC.match(PRESETS.get(fmt, fmt))
-    number = _NUMBER.match(match["spec"]) if match else None
-    if match is None or number is None:
+    parts = format_parts(fmt)
+    number = _NUMBER.match(parts[1]) if parts else None
+    if parts is None or number is None:
         return None
+    prefix, spec, suffix = parts
     places = number["places"]
     return {
-        "prefix": match["prefix"],
-        "suffix": match["suffix"],
+        "prefix": prefix,
+        "suffix": suffix,
         "group": bool(number["group"]),
-        "places": int(places) if places else (0 if match["spec"].endswith("f") else None),
+        "places": int(places) if places else (0 if spec.endswith("f") else None),
     }
 
 

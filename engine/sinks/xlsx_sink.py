@@ -33,7 +33,7 @@ from engine.definition import (
 )
 from engine.errors import OutputError
 from engine.fill import BandEvent
-from engine.formats import PRESETS
+from engine.formats import format_parts
 from engine.plan import QueryPlan
 from engine.sinks.base import AtomicFile
 
@@ -235,7 +235,6 @@ def _style(
     return tuple((k, v) for k, v in props.items() if v)
 
 
-_SPEC = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
 _NUMBER = re.compile(r"^[+\- ]?(?P<group>[,_]?)(?:\.(?P<places>\d+))?(?P<type>[fe%]?)$")
 _DATE_CODES = {
     "%Y": "yyyy", "%y": "yy", "%m": "mm", "%d": "dd", "%b": "mmm", "%B": "mmmm", "%a": "ddd",
@@ -248,10 +247,10 @@ def excel_format(fmt: str | None) -> tuple[str | None, bool]:
 
     Raises ValueError for a date pattern Excel cannot express (week numbers, time zones).
     """
-    match = _SPEC.match(PRESETS.get(fmt, fmt)) if fmt else None
-    if match is None:
+    found = format_parts(fmt) if fmt else None
+    if found is None:
         return None, False
-    prefix, spec, suffix = _literal(match["prefix"]), match["spec"], _literal(match["suffix"])
+    prefix, spec, suffix = _literal(found[0]), found[1], _literal(found[2])
     if re.search(r"%[A-Za-z]", spec):
         parts = re.split(r"(%.)", spec)
         unknown = [p for p in parts if p.startswith("%") and p not in _DATE_CODES]
