@@ -62,7 +62,7 @@ class _Segment:
     probe: Record | None  # the next segment's first record, typeset to check the break
     carried: dict[str, Any] = field(default_factory=dict)  # the template's state at its start
     full_marks: bool = False  # mark every record, not only each page's first and last
-    future: Future[tuple[Path, list[_Mark], int]] | None = None
+    future: Future[tuple[Path, list[_Mark]]] | None = None
 
 
 @dataclass
@@ -222,7 +222,7 @@ class SegmentedTypesetter:
 
     # -- typesetting -------------------------------------------------------------------------
 
-    def _typeset(self, segment: _Segment) -> tuple[Path, list[_Mark], int]:
+    def _typeset(self, segment: _Segment) -> tuple[Path, list[_Mark]]:
         folder = self.folder / f"segment-{segment.number:05d}"
         folder.mkdir()
         shutil.copyfile(TEMPLATE, folder / "report.typ")
@@ -236,12 +236,12 @@ class SegmentedTypesetter:
         inputs = {"mode": "segment", "offset": str(segment.offset)}
         marks = self._marked(folder, inputs)
         (folder / "data.json").unlink()
-        return folder / "segment.pdf", marks, 0
+        return folder / "segment.pdf", marks
 
     def _settle(self, segment: _Segment) -> None:
         """Keep the pages a segment got right; carry the rest into what follows."""
         assert segment.future is not None
-        path, marks, _ = segment.future.result()
+        path, marks = segment.future.result()
         self.compiled_segments += 1
         count = len(segment.records)
         real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
@@ -258,7 +258,7 @@ class SegmentedTypesetter:
             again = _Segment(self._segments, segment.records, segment.offset, predicted,
                              segment.probe, segment.carried, full_marks=True)  # fmt: skip
             self._segments += 1
-            path, marks, _ = self._typeset(again)
+            path, marks = self._typeset(again)
             real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
         pages = [m.page for m in real]
         last = pages[-1] if pages else 0
