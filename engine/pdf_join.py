@@ -1,47 +1,143 @@
-"""Joining segment PDFs into one, written object by object as each segment is read.
+"""Joining segment PDFs into one, written object by object as each segment is added.
 
 A library join (pikepdf's pages.extend, qpdf's --pages) keeps every copied page in
 memory until it writes the result: measured, about 33 KB a page, 450 MB at 13,406 pages.
-Here each segment's objects are renumbered and written out as soon as its pages are
-read, so memory holds one segment and a list of object offsets. The page tree, the
-outline and the document information are written at the end, then the cross-reference
-table. Stream data is copied as it is stored (still compressed).
+Here each segment's objects are renumbered and written out as soon as the segment is
+added, while later segments are still being typeset, so memory holds one segment and a
+list of object offsets. The page tree, the outline and the document information are
+written at the end, then the cross-reference table. Stream data is copied as it is
+stored (still compressed).
+
+Page numbers "of Y" are known only at the end. With `overlays`, every page is written
+with a reference to a form XObject whose number is reserved, not yet written; `overlay`
+later writes each page's numbers (a page typeset by Typst) into those reserved objects.
+No page is read or stamped twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 import pikepdf
 
-__all__ = ("join_pdfs",)
+__all__ = ("PdfJoiner", "join_pdfs")
 
 Bookmark = tuple[int, str, int]  # (level from 0, title, page index from 0)
+_OVERLAY = "/QuireOverlay"  # the form XObject's name in each page's resources
 
 
 def join_pdfs(
-    parts: Iterable[tuple[Path, int]], target: Path, title: str, bookmarks: Sequence[Bookmark]
+    parts: Sequence[tuple[Path, int]], target: Path, title: str, bookmarks: Sequence[Bookmark]
 ) -> int:
     """Write the first `count` pages of each part, in order, to `target`; the page count."""
-    with target.open("wb") as out:
-        writer = _Writer(out)
-        root = writer.reserve()  # the page tree, written last
-        pages: list[int] = []
+    with PdfJoiner(target) as joiner:
         for path, count in parts:
-            with pikepdf.open(path) as pdf:
-                pages += _copy_pages(writer, pdf.pages[:count], root)
+            joiner.add(path, count)
+        return joiner.finish(title, bookmarks)
+
+
+class PdfJoiner:
+    """One PDF file, written as parts are added; `finish` completes it."""
+
+    def __init__(self, target: Path, *, overlays: bool = False) -> None:
+        self._file = target.open("wb")
+        self._writer = _Writer(self._file)
+        self._root = self._writer.reserve()  # the page tree, written last
+        self._pages: list[int] = []
+        self._overlays: list[int] | None = [] if overlays else None  # reserved, per page
+        self._wrap: tuple[int, int] | None = None  # the content streams around a page's own
+
+    @property
+    def pages(self) -> int:
+        return len(self._pages)
+
+    def add(self, path: Path, count: int) -> None:
+        """Copy the first `count` pages of the PDF at `path` to the end."""
+        if count <= 0:
+            return
+        with pikepdf.open(path) as pdf:
+            copier = _Copier(self._writer)
+            pages = list(pdf.pages[:count])
+            numbers = [copier.claim(page.obj) for page in pages]  # links to them stay inside
+            for page, number in zip(pages, numbers, strict=True):
+                entries = {k: v for k, v in page.obj.items() if k != "/Parent"}
+                extra = b"/Parent %d 0 R" % self._root
+                if self._overlays is not None:
+                    entries.update(self._overlaid(entries, copier))
+                self._writer.write(number, _dictionary(entries, copier.ref, extra=extra))
+                copier.flush()
+            self._pages += numbers
+
+    def overlay(self, path: Path, first: int) -> None:
+        """Lay page i of the PDF at `path` over page `first + i` of those added."""
+        assert self._overlays is not None, "the joiner was made without overlays"
+        with pikepdf.open(path) as pdf:
+            copier = _Copier(self._writer)  # shared by its pages: fonts are copied once
+            for index, page in enumerate(pdf.pages):
+                form = page.as_form_xobject()
+                self._writer.write(self._overlays[first + index], _body(form, copier.ref))
+                copier.flush()
+
+    def finish(self, title: str, bookmarks: Sequence[Bookmark]) -> int:
+        """Write the page tree, outline, information and cross-references; the page count."""
+        writer, pages = self._writer, self._pages
         kids = b" ".join(b"%d 0 R" % page for page in pages)
-        writer.write(root, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(pages), kids))
+        writer.write(self._root, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(pages), kids))
         outlines = _outline(writer, bookmarks, pages)
         info = writer.add(b"<< /Title %s >>" % pikepdf.String(title).unparse())
-        catalog = b"<< /Type /Catalog /Pages %d 0 R" % root
+        catalog = b"<< /Type /Catalog /Pages %d 0 R" % self._root
         if outlines is not None:
             catalog += b" /Outlines %d 0 R /PageMode /UseOutlines" % outlines
         writer.finish(writer.add(catalog + b" >>"), info)
-    return len(pages)
+        self._file.close()
+        return len(pages)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> PdfJoiner:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _overlaid(self, entries: dict[str, Any], copier: _Copier) -> dict[str, Any]:
+        """A page's /Contents and /Resources, drawing its overlay last, over everything."""
+        assert self._overlays is not None
+        if self._wrap is None:  # shared by every page: save the state, then restore it
+            self._wrap = (
+                self._writer.add(_stream(b"q\n")),
+                self._writer.add(_stream(b"\nQ\nq %s Do Q\n" % _OVERLAY.encode())),
+            )
+        before, after = self._wrap
+        form = self._writer.reserve()
+        self._overlays.append(form)
+        contents = entries.get("/Contents")
+        own = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+        resources = entries.get("/Resources")
+        merged = dict(resources.items()) if resources is not None else {}
+        xobjects = merged.get("/XObject")
+        merged["/XObject"] = {
+            **(dict(xobjects.items()) if xobjects is not None else {}),
+            _OVERLAY: _Raw(b"%d 0 R" % form),
+        }
+        return {
+            "/Contents": [_Raw(b"%d 0 R" % before), *own, _Raw(b"%d 0 R" % after)],
+            "/Resources": merged,
+        }
+
+
+class _Raw(bytes):
+    """PDF text written as it is: a reference to an object of the joined file."""
 
 
 class _Writer:
@@ -73,40 +169,44 @@ class _Writer:
         )
 
 
-def _copy_pages(writer: _Writer, pages: Sequence[pikepdf.Page], root: int) -> list[int]:
-    """Copy pages and everything they refer to; the new numbers of the pages."""
-    numbers: dict[tuple[int, int], int] = {}
-    pending: list[pikepdf.Object] = []
+class _Copier:
+    """Copies the objects of one source PDF into the writer, each once, renumbered."""
 
-    def ref(obj: pikepdf.Object) -> bytes:
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+        self._numbers: dict[tuple[int, int], int] = {}
+        self._pending: list[pikepdf.Object] = []
+
+    def claim(self, obj: pikepdf.Object) -> int:
+        """A number for an object the caller writes itself (a page)."""
+        number = self._numbers[obj.objgen] = self._writer.reserve()
+        return number
+
+    def ref(self, obj: pikepdf.Object) -> bytes:
         key = obj.objgen
-        if key not in numbers:
-            numbers[key] = writer.reserve()
-            pending.append(obj)
-        return b"%d 0 R" % numbers[key]
+        if key not in self._numbers:
+            self._numbers[key] = self._writer.reserve()
+            self._pending.append(obj)
+        return b"%d 0 R" % self._numbers[key]
 
-    page_numbers = []
-    for page in pages:
-        ref(page.obj)
-        page_numbers.append(numbers[page.obj.objgen])
-    page_keys = {page.obj.objgen for page in pages}
-    while pending:
-        obj = pending.pop()
-        is_page = obj.objgen in page_keys
-        writer.write(numbers[obj.objgen], _body(obj, ref, root if is_page else None))
-    return page_numbers
+    def flush(self) -> None:
+        """Write every object referred to so far, and what they refer to."""
+        while self._pending:
+            obj = self._pending.pop()
+            self._writer.write(self._numbers[obj.objgen], _body(obj, self.ref))
 
 
-def _body(obj: pikepdf.Object, ref: Any, parent: int | None) -> bytes:
+def _stream(data: bytes) -> bytes:
+    return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data)
+
+
+def _body(obj: pikepdf.Object, ref: Any) -> bytes:
     """An indirect object's own text: a stream with its raw data, or a value."""
     if isinstance(obj, pikepdf.Stream):
         data = obj.read_raw_bytes()
         entries = {k: v for k, v in obj.stream_dict.items() if k != "/Length"}
         head = _dictionary(entries, ref, extra=b"/Length %d" % len(data))
         return head + b"\nstream\n" + data + b"\nendstream"
-    if isinstance(obj, pikepdf.Dictionary) and parent is not None:  # a page: our tree
-        entries = {k: v for k, v in obj.items() if k != "/Parent"}
-        return _dictionary(entries, ref, extra=b"/Parent %d 0 R" % parent)
     return _value(obj, ref, top=True)
 
 
@@ -118,11 +218,13 @@ def _dictionary(entries: dict[str, Any], ref: Any, extra: bytes = b"") -> bytes:
 
 
 def _value(value: Any, ref: Any, top: bool = False) -> bytes:
+    if isinstance(value, _Raw):
+        return bytes(value)
     if isinstance(value, pikepdf.Object) and value.is_indirect and not top:
         return ref(value)  # type: ignore[no-any-return]
-    if isinstance(value, pikepdf.Dictionary):
+    if isinstance(value, pikepdf.Dictionary | dict):
         return _dictionary(dict(value.items()), ref)
-    if isinstance(value, pikepdf.Array):
+    if isinstance(value, pikepdf.Array | list):
         return b"[" + b" ".join(_value(item, ref) for item in value) + b"]"
     if isinstance(value, pikepdf.Object):  # names, strings, operators
         return value.unparse()

@@ -28,11 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pikepdf
-
 from engine.errors import RenderError
 from engine.layout import PAPER_MM
-from engine.pdf_join import join_pdfs
+from engine.pdf_join import PdfJoiner
 from engine.typst_worker import TypstFailed, WorkerPool
 from engine.typst_writer import TEMPLATE, TypstLayout
 
@@ -132,7 +130,7 @@ class SegmentedTypesetter:
         self._pending: deque[Record] = deque()
         self._carried = layout.start_state()  # the template's state before _pending
         self._flight: deque[_Segment] = deque()
-        self._kept: list[tuple[Path, int]] = []  # (segment PDF, pages kept from it)
+        self._joiner = PdfJoiner(self.folder / "report.pdf", overlays=layout.has_page_numbers)
         self._bookmarks: list[tuple[int, str, int]] = []  # (level, title, page from 0)
         self._pages = 0
         self._segments = 0
@@ -161,7 +159,7 @@ class SegmentedTypesetter:
         self._cut()
 
     def finish(self) -> tuple[Path, int]:
-        """Typeset what is left, join the segments, number the pages; the PDF and its pages."""
+        """Typeset what is left, number the pages, complete the joined PDF; it and its pages."""
         self._input_done = True
         try:
             self._cut()
@@ -169,7 +167,10 @@ class SegmentedTypesetter:
                 if self._flight:
                     self._settle(self._flight.popleft())
                 self._cut()
-            return self._join(), self._pages
+            if self.layout.has_page_numbers:
+                self._number_pages()
+            self._joiner.finish(self.layout.definition.title, self._bookmarks)
+            return self.folder / "report.pdf", self._pages
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._workers.close()
@@ -177,6 +178,7 @@ class SegmentedTypesetter:
     def discard(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._workers.close()
+        self._joiner.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- cutting -----------------------------------------------------------------------------
@@ -277,8 +279,8 @@ class SegmentedTypesetter:
         self, records: Sequence[Record], path: Path, pages: int, page_of: Sequence[int]
     ) -> None:
         """Keep the first `pages` pages of a segment; note the bookmarks on them."""
-        if pages > 0:
-            self._kept.append((path, pages))
+        self._joiner.add(path, pages)  # written out now, while later segments typeset
+        path.unlink()
         levels = self.layout.group_header_levels
         for record, page in zip(records, page_of, strict=True):
             if record[0] in levels and page <= pages:
@@ -297,59 +299,34 @@ class SegmentedTypesetter:
         except TypstFailed as error:
             raise RenderError(f"typesetting failed: {error}") from None
 
-    # -- joining -----------------------------------------------------------------------------
+    # -- numbering ---------------------------------------------------------------------------
 
-    def _join(self) -> Path:
-        """One PDF of the kept pages, numbered, with its bookmarks and title."""
-        kept = self._numbered() if self.layout.has_page_numbers else self._kept
-        output = self.folder / "report.pdf"
-        join_pdfs(kept, output, self.layout.definition.title, self._bookmarks)
-        return output
+    def _number_pages(self) -> None:
+        """Lay the page numbers over the joined pages, now that the count is known.
 
-    def _numbered(self) -> list[tuple[Path, int]]:
-        """Each kept segment with its page numbers laid over, now that the count is known.
-
-        The numbers are typeset SEGMENT_PAGES pages at a time; each segment is stamped and
-        saved on its own, so memory holds one segment and one chunk of numbers, never the
-        whole report's overlays.
+        The numbers are typeset SEGMENT_PAGES pages at a time, by both workers at once,
+        and each chunk is written into the joined PDF as soon as it is ready.
         """
         folder = self.folder / "numbers"
         folder.mkdir()
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         with (folder / "data.json").open("w", encoding="utf-8") as out:
             json.dump({**self._head, "events": []}, out, ensure_ascii=False)
-        total = sum(pages for _, pages in self._kept)
-        chunks: dict[int, pikepdf.Pdf] = {}
-
-        def overlay(page: int) -> pikepdf.Page:
-            chunk = page // SEGMENT_PAGES
-            if chunk not in chunks:
-                start = chunk * SEGMENT_PAGES
-                count = min(SEGMENT_PAGES, total - start)
-                inputs = {"mode": "numbers", "offset": str(start), "count": str(count),
-                          "total": str(total)}  # fmt: skip
-                path = folder / f"numbers-{start:06d}.pdf"
-                self._run(self._workers.compile_pdf, folder, inputs, path)
-                chunks[chunk] = pikepdf.open(path)
-            return chunks[chunk].pages[page % SEGMENT_PAGES]
-
-        numbered: list[tuple[Path, int]] = []
-        first = 0
-        for path, pages in self._kept:
-            with pikepdf.open(path) as segment:
-                for index in range(pages):
-                    segment.pages[index].add_overlay(overlay(first + index), None)
-                del segment.pages[pages:]
-                target = path.with_name(f"numbered-{path.parent.name}.pdf")
-                segment.save(target)
+        total = self._pages
+        chunks: list[tuple[int, Path, Future[Any]]] = []
+        for start in range(0, total, SEGMENT_PAGES):
+            count = min(SEGMENT_PAGES, total - start)
+            inputs = {"mode": "numbers", "offset": str(start), "count": str(count),
+                      "total": str(total)}  # fmt: skip
+            path = folder / f"numbers-{start:06d}.pdf"
+            compile_pdf = self._workers.compile_pdf
+            chunks.append(
+                (start, path, self._pool.submit(self._run, compile_pdf, folder, inputs, path))
+            )
+        for start, path, future in chunks:
+            future.result()
+            self._joiner.overlay(path, start)
             path.unlink()
-            numbered.append((target, pages))
-            first += pages
-            for chunk in [c for c in chunks if (c + 1) * SEGMENT_PAGES <= first]:
-                chunks.pop(chunk).close()  # every page it numbers is saved
-        for remaining in chunks.values():
-            remaining.close()
-        return numbered
 
 
 def _running_at(

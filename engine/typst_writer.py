@@ -214,12 +214,13 @@ class TypstLayout:
 
     @property
     def has_page_numbers(self) -> bool:
-        return any(
-            cell.get("k") == "page"
-            for band in self.bands
-            for row in band["rows"]
-            for cell in row.get("cells", ())
-        )
+        return any(self._shows_page_numbers(i) for i in range(len(self.bands)))
+
+    def _shows_page_numbers(self, index: int | None) -> bool:
+        if index is None:
+            return False
+        rows = self.bands[index]["rows"]
+        return any(cell.get("k") == "page" for row in rows for cell in row.get("cells", ()))
 
     def page_data(self) -> dict[str, Any]:
         page = self.definition.page
@@ -251,6 +252,8 @@ class TypstLayout:
             "page_footer": self._index("page_footer"),
             "column_header": column_header.index if column_header else None,
             "column_header_in_body": "title" in self._specs and column_header is not None,
+            "numbers_in_header": self._shows_page_numbers(self._index("page_header")),
+            "numbers_in_footer": self._shows_page_numbers(self._index("page_footer")),
         }
 
     def _index(self, key: str) -> int | None:

@@ -16,7 +16,7 @@ from engine import typesetting
 from engine.definition import ReportDefinition
 from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
-from engine.pdf_join import join_pdfs
+from engine.pdf_join import PdfJoiner, join_pdfs
 from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
@@ -191,3 +191,36 @@ def test_join_writes_pages_outline_and_title_that_readers_accept(tmp_path: Path)
     assert _bookmarks(target) == marks
     with pikepdf.open(target) as pdf:
         assert pdf.check_pdf_syntax() == []
+
+
+def test_overlays_are_drawn_over_the_joined_pages_they_were_reserved_for(tmp_path: Path) -> None:
+    """Pages are written before their overlay exists; each overlay page lands on its page,
+    its own content untouched, and the fonts of an overlay file are copied once."""
+    pool = WorkerPool(1)
+    try:
+        for name, source in (
+            ("a", "one #pagebreak() two"),
+            ("b", "three"),
+            ("numbers", "#set page(numbering: none)\n"
+             + "#pagebreak()\n".join(f"#place(bottom)[N{i}]" for i in (1, 2, 3))),
+        ):  # fmt: skip
+            (tmp_path / "report.typ").write_text(source)
+            pool.compile_pdf(tmp_path, {}, tmp_path / f"{name}.pdf")
+    finally:
+        pool.close()
+    target = tmp_path / "joined.pdf"
+    with PdfJoiner(target, overlays=True) as joiner:
+        joiner.add(tmp_path / "a.pdf", 2)
+        joiner.add(tmp_path / "b.pdf", 1)
+        joiner.overlay(tmp_path / "numbers.pdf", 0)
+        assert joiner.finish("Overlaid", []) == 3
+    texts = [" ".join(p.extract_text().split()) for p in pypdf.PdfReader(target).pages]
+    assert texts == ["one N1", "two N2", "three N3"]
+    with pikepdf.open(target) as pdf:
+        assert pdf.check_pdf_syntax() == []
+        fonts = {
+            obj.objgen
+            for page in pdf.pages
+            for obj in page.obj.Resources.XObject["/QuireOverlay"].Resources.Font.values()
+        }
+        assert len(fonts) == 1
