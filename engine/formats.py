@@ -47,10 +47,40 @@ def make_formatter(fmt: str | None) -> Formatter:
     if re.search(r"%[A-Za-z]", spec):
         if not _DATE_SPEC.match(spec):
             raise ValueError(f"format '{fmt}': '{spec}' is not a date pattern like '%Y-%m-%d'")
-        return _date_formatter(prefix, spec, suffix)
+        return _remembering(_date_formatter(prefix, spec, suffix))
     if not _NUMBER_SPEC.match(spec):
         raise ValueError(f"format '{fmt}': '{spec}' is not a number pattern like ',.2f'")
-    return _number_formatter(prefix, spec, suffix)
+    return _remembering(_number_formatter(prefix, spec, suffix))
+
+
+_REMEMBERED = 4096  # texts kept per formatter; the memory is then cleared, not grown
+
+
+def _remembering(fmt: Formatter) -> Formatter:
+    """`fmt`, remembering the text of recent values: a report repeats prices, quantities
+    and dates on many rows, and exact decimal formatting costs microseconds a value.
+
+    Keys carry the value's type (1, 1.0 and True format differently). Decimals are not
+    remembered: Decimal("1.0") equals Decimal("1.00") but may print differently.
+    """
+    texts: dict[tuple[type, Any], str] = {}
+
+    def remembered(value: Any) -> str:
+        kind = value.__class__
+        if kind is Decimal:
+            return fmt(value)
+        key = (kind, value)
+        try:
+            text = texts.get(key)
+        except TypeError:  # an unhashable value (an array, say)
+            return fmt(value)
+        if text is None:
+            if len(texts) >= _REMEMBERED:
+                texts.clear()
+            text = texts[key] = fmt(value)
+        return text
+
+    return remembered
 
 
 def format_parts(fmt: str) -> tuple[str, str, str] | None:

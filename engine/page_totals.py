@@ -13,7 +13,7 @@ the definition gives (only plain number formats: grouping, decimal places, text 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,18 +109,21 @@ class PageTotals:
     def __bool__(self) -> bool:
         return bool(self.slots)
 
-    def start(self) -> list[str]:
+    def start(self) -> list[Any]:
         """The values before the first row."""
-        return ["0" if slot.per_page else "" for slot in self.slots]
+        return [None] * len(self.slots)
 
-    def values(self, event: BandEvent) -> list[str]:
-        """The values after this detail row: exact running sums, or the formatted text."""
+    def values(self, event: BandEvent) -> list[Any]:
+        """The values after this detail row, as they are: made text only for the few rows
+        the template reads them at (see `texts`)."""
         variables = event.variables
+        return [variables.get(slot.variable) for slot in self.slots]
+
+    def texts(self, values: Sequence[Any]) -> list[str]:
+        """Values as the template takes them: exact running sums, or the formatted text."""
         return [
-            _decimal(variables.get(slot.variable))
-            if slot.per_page
-            else slot.format(variables.get(slot.variable))
-            for slot in self.slots
+            _decimal(value) if slot.per_page else slot.format(value)
+            for slot, value in zip(self.slots, values, strict=True)
         ]
 
 

@@ -19,7 +19,6 @@ segments into one PDF.
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from engine.errors import RenderError
 from engine.layout import PAPER_MM
 from engine.pdf_join import PdfJoiner
 from engine.typst_worker import TypstFailed, WorkerPool
-from engine.typst_writer import TEMPLATE, TypstLayout
+from engine.typst_writer import TypstLayout
 
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
@@ -114,13 +113,7 @@ class SegmentedTypesetter:
         self.layout = layout
         self.segment_records = segment_records
         self.folder = Path(_temporary_folder())
-        self._head: dict[str, Any] = {
-            "title": layout.definition.title,
-            "page": layout.page_data(),
-            "bands": layout.bands,
-            **layout.start_state(),  # a segment's own start replaces it
-        }
-        page = self._head["page"]
+        page = layout.page_data()
         width, height = PAPER_MM[page["paper"]]
         paper_height = (width if page["flipped"] else height) * _MM
         self.model = _HeightModel(paper_height - page["margin"]["top"] - page["margin"]["bottom"])
@@ -143,12 +136,10 @@ class SegmentedTypesetter:
         """Measure every band once, with one-line sample values, before any row arrives."""
         folder = self.folder / "calibration"
         folder.mkdir()
-        shutil.copyfile(TEMPLATE, folder / "report.typ")
         bands = [{**band, "page_break": False} for band in self.layout.bands]
         samples = [[i, _samples(band)] for i, band in enumerate(bands)]
         events = [*samples, samples[0]] if samples else []
-        with (folder / "data.json").open("w", encoding="utf-8") as out:
-            json.dump({**self._head, "bands": bands, "events": events}, out, ensure_ascii=False)
+        self.layout.write_folder(folder, events, bands=bands)
         marks = self._marked(folder, {"mode": "segment"})
         self.model.learn(events, sorted(marks, key=lambda m: m.record))
 
@@ -227,14 +218,11 @@ class SegmentedTypesetter:
     def _typeset(self, segment: _Segment) -> tuple[Path, list[_Mark]]:
         folder = self.folder / f"segment-{segment.number:05d}"
         folder.mkdir()
-        shutil.copyfile(TEMPLATE, folder / "report.typ")
         events = segment.records + ([segment.probe] if segment.probe is not None else [])
-        data = {**self._head, **segment.carried, "events": events}
+        marked = None
         if segment.predicted is not None and not segment.full_marks:
-            data["marked"] = marked = _page_edges(segment.predicted, len(events))
-            data["events"] = _running_at(events, marked, segment.carried.get("running"))
-        with (folder / "data.json").open("w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+            marked = _page_edges(segment.predicted, len(events))
+        self.layout.write_folder(folder, events, segment.carried, marked=marked)
         inputs = {"mode": "segment", "offset": str(segment.offset)}
         marks = self._marked(folder, inputs)
         (folder / "data.json").unlink()
@@ -309,9 +297,7 @@ class SegmentedTypesetter:
         """
         folder = self.folder / "numbers"
         folder.mkdir()
-        shutil.copyfile(TEMPLATE, folder / "report.typ")
-        with (folder / "data.json").open("w", encoding="utf-8") as out:
-            json.dump({**self._head, "events": []}, out, ensure_ascii=False)
+        self.layout.write_folder(folder, [])
         total = self._pages
         chunks: list[tuple[int, Path, Future[Any]]] = []
         for start in range(0, total, SEGMENT_PAGES):
@@ -327,25 +313,6 @@ class SegmentedTypesetter:
             future.result()
             self._joiner.overlay(path, start)
             path.unlink()
-
-
-def _running_at(
-    records: list[Record], marked: list[bool], running: list[str] | None
-) -> list[Record]:
-    """The records, with the running values page bands show only on the marked ones.
-
-    A state update per row costs Typst about a fifth of its time; a page's footer needs
-    the values only after the page's last record, and the marks (checked after the
-    segment is typeset) include the last record of every page.
-    """
-    if not running:
-        return records
-    thinned: list[Record] = []
-    for record, mark in zip(records, marked, strict=True):
-        if len(record) > 2:
-            running = record[2]
-        thinned.append([record[0], record[1], running] if mark else record[:2])
-    return thinned
 
 
 def _page_edges(predicted: Sequence[int], events: int) -> list[bool]:

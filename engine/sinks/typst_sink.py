@@ -7,7 +7,6 @@ rows still arrive, joined without seams. PNG and SVG pages are typeset in one pi
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from engine.fill import BandEvent
 from engine.plan import QueryPlan
 from engine.sinks.base import AtomicFile, write_atomically
 from engine.typesetting import SEGMENT_RECORDS, SegmentedTypesetter
-from engine.typst_writer import TEMPLATE, OutputFormat, TypstLayout, compile_source
+from engine.typst_writer import OutputFormat, TypstLayout, compile_source
 
 __all__ = ("TypstSink",)
 
@@ -87,16 +86,7 @@ class TypstSink:
         """Typeset the buffered records as one document."""
         with tempfile.TemporaryDirectory(prefix="quire-typst-") as tmp:
             folder = Path(tmp)
-            shutil.copyfile(TEMPLATE, folder / "report.typ")
-            head = {
-                "title": self.layout.definition.title,
-                "page": self.layout.page_data(),
-                "bands": self.layout.bands,
-                **self.layout.start_state(),
-                "events": self._buffer,
-            }
-            with (folder / "data.json").open("w", encoding="utf-8") as data:
-                json.dump(head, data, ensure_ascii=False, separators=(",", ":"))
+            self.layout.write_folder(folder, self._buffer)
             self._buffer = []
             return compile_source(folder, fmt=self.fmt)
 
