@@ -7,8 +7,9 @@ over all of them to PDF, each measurement in a fresh process (so memory and Typs
 memoization do not leak between them):
 - segmented: what `quire render` does (bounded segments typeset in parallel, joined);
   first_batch_ms is how long the first batch took from its first row to the writer;
-  peak_rss_mb is the main process's peak, worker_peak_rss_mb the largest Typst worker's,
-  and all_peak_rss_mb the peak of both together (sampled every 100 ms);
+  peak_rss_mb is the main process's peak, worker_peak_rss_mb the largest Typst process's,
+  all_peak_rss_mb the peak of all of them together (sampled every 100 ms), and
+  all_peak_pss_mb the same with shared pages counted once (PSS);
 - baseline: the same report typeset as one document; skipped above BASELINE_MAX_ROWS
   (it needs about 2.5 GB per 100K rows), and then reported as null.
 """
@@ -36,44 +37,65 @@ BASELINE_MAX_ROWS = 200_000
 
 
 class _TreeMemory:
-    """Samples the resident memory of this process and its children (the Typst workers)
-    together, every 100 ms: the peak the machine sees, not a sum of separate peaks."""
+    """Samples the memory of this process and all its descendants (the Typst workers and
+    the children they fork) together, every 100 ms: the peak the machine sees, not a sum
+    of separate peaks. RSS counts a page shared by several processes (the interpreter,
+    typst's library, what a forked child shares with its worker) once per process; PSS
+    divides it among them, so the sum of PSS is what the processes take together."""
 
     def __init__(self) -> None:
-        self.peak_mb = 0.0
+        self.peak_rss_mb = 0.0
+        self.peak_pss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
         self._stop.set()
         self._thread.join()
-        return self.peak_mb
+        return self.peak_rss_mb, self.peak_pss_mb
 
     def _sample(self) -> None:
-        me, page = os.getpid(), os.sysconf("SC_PAGE_SIZE")
+        me = os.getpid()
         while not self._stop.wait(0.1):
-            pids = [me, *_children(me)]
-            pages = sum(_resident_pages(pid) for pid in pids)
-            self.peak_mb = max(self.peak_mb, pages * page / 2**20)
+            rss = pss = 0
+            for pid in _tree(me):
+                pid_rss, pid_pss = _memory_kb(pid)
+                rss, pss = rss + pid_rss, pss + pid_pss
+            self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024)
+            self.peak_pss_mb = max(self.peak_pss_mb, pss / 1024)
 
 
-def _children(parent: int) -> list[int]:
-    """Child processes, from each thread's list (workers are started by several threads)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{parent}/task").iterdir():
-        try:
-            found += [int(pid) for pid in (task / "children").read_text().split()]
+def _tree(root: int) -> list[int]:
+    """`root` and every process descended from it."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:  # children are listed per thread (workers are started by several threads)
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except OSError:
             continue
+        for task in tasks:
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
     return found
 
 
-def _resident_pages(pid: int) -> int:
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB; zeros if it is gone."""
+    rss = pss = 0
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss, pss
 
 
 def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
@@ -96,7 +118,7 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
         "rows": result.rows,
         "pages": result.pages,
         "seconds": seconds,
-        "all_peak_rss_mb": memory.stop(),
+        **dict(zip(("all_peak_rss_mb", "all_peak_pss_mb"), memory.stop(), strict=True)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "segments": sink.segments,
@@ -133,6 +155,7 @@ def run(rows: int) -> dict[str, Any]:
         "peak_rss_mb": round(segmented["peak_rss_mb"]),
         "worker_peak_rss_mb": round(segmented["worker_peak_rss_mb"]),
         "all_peak_rss_mb": round(segmented["all_peak_rss_mb"]),
+        "all_peak_pss_mb": round(segmented["all_peak_pss_mb"]),
         "segments": segmented["segments"],
         "repairs": segmented["repairs"],
         "strategy": segmented["strategy"],

@@ -1,4 +1,4 @@
-"""Typst compiles in worker processes, each process replaced after a few compiles.
+"""Typst compiles in worker processes; the process that compiles is replaced every few tasks.
 
 Run as a script (`python -I engine/typst_worker.py`), a worker reads one task a line on
 stdin (JSON: the function's name and arguments) and answers one line on stdout, until
@@ -7,16 +7,21 @@ Plain subprocesses rather than multiprocessing: a spawned multiprocessing worker
 the caller's main module again, which a library cannot ask of every script using it.
 
 Typst memoizes layout work across compiles in a process and keeps it for about its last
-ten compiles: measured, RSS grows about 45 MB a 1,000-record segment up to some 700 MB,
-and typst-py offers no way to evict it. A worker that exits after a few compiles gives
-all of it back, so memory stays flat however long the report; processes also keep the
-compiles clear of the GIL the loader and fill threads need. This module imports only
-typst, so a worker starts in about a tenth of a second.
+ten compiles: measured, RSS grows about 35 MB a 1,000-record segment, and typst-py offers
+no way to evict it. So the worker compiles nothing itself: it imports typst and scans the
+fonts once, then forks a child that answers a few tasks (one by default) and exits,
+giving all that memory back, and forks the next. A fork costs about a millisecond;
+starting a fresh interpreter with typst and its fonts cost 60 to 100 ms of CPU. The
+worker relays each task to its child, so it notices a child that dies mid-task and
+answers for it. Processes also keep the compiles clear of the GIL that the loader and
+fill threads need. This module imports only typst and the standard library.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import re
 import subprocess
@@ -30,7 +35,7 @@ import typst
 
 __all__ = ("TypstFailed", "WorkerPool", "typst_fonts", "typst_message")
 
-COMPILES_PER_WORKER = 2  # measured: 2 keeps a worker near 150 MB; 4 lets it reach 240 MB
+COMPILES_PER_CHILD = 1  # measured at 100K rows: 2 took the processes from 357 to 422 MB
 FONT_DIR = Path(__file__).parent / "fonts"
 _FONTS: list[Any] = []
 _FONTS_LOCK = threading.Lock()
@@ -40,11 +45,16 @@ class TypstFailed(Exception):
     """A compile error, as text (Typst's own error type does not cross processes)."""
 
 
-class WorkerPool:
-    """Up to `size` worker processes, started when needed, each retired after
-    COMPILES_PER_WORKER tasks. Safe to call from several threads at once."""
+class _WorkerEnded(TypstFailed):
+    """The worker process itself ended: its place gets a new one."""
 
-    def __init__(self, size: int) -> None:
+
+class WorkerPool:
+    """Up to `size` worker processes, started when needed and kept until `close` (each
+    replaces its compiling child itself). Safe to call from several threads at once."""
+
+    def __init__(self, size: int, compiles_per_child: int = COMPILES_PER_CHILD) -> None:
+        self._share = compiles_per_child
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(size):
             self._idle.put(None)  # a free place; its process starts on first use
@@ -62,6 +72,10 @@ class WorkerPool:
         found = self._run("typeset_marked", str(folder), inputs, str(target))
         return [(int(r), int(p), float(y)) for r, p, y in found]
 
+    def serving_pid(self) -> int:
+        """The process id of the child that answers (it changes every few tasks)."""
+        return int(self._run("pid"))
+
     def close(self) -> None:
         with self._lock:
             workers, self._all = self._all, []
@@ -71,14 +85,19 @@ class WorkerPool:
     def _run(self, name: str, *args: Any) -> Any:
         worker = self._idle.get()
         try:
-            if worker is None or worker.done >= COMPILES_PER_WORKER:
-                self._retire(worker)
-                worker = _Worker()
+            if worker is None:
+                worker = _Worker(self._share)
                 with self._lock:
                     self._all.append(worker)
             result = worker.call(name, args)
+        except TypstFailed as error:
+            if isinstance(error, _WorkerEnded):
+                self._retire(worker)
+                worker = None
+            self._idle.put(worker)
+            raise
         except BaseException:
-            self._retire(worker)  # it may have died; its place gets a new one
+            self._retire(worker)  # it may be half way through an answer
             self._idle.put(None)
             raise
         self._idle.put(worker)
@@ -94,14 +113,13 @@ class WorkerPool:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, share: int) -> None:
         # This file run as a script, isolated (-I): nothing from the caller's folder or
         # environment can stand in for a module it imports (only typst and the stdlib).
         self.process = subprocess.Popen(  # noqa: S603  # our own file, no user input
-            [sys.executable, "-I", str(Path(__file__).resolve())],
+            [sys.executable, "-I", str(Path(__file__).resolve()), str(share)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
         )  # fmt: skip
-        self.done = 0
 
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
         stdin, stdout = self._pipes()
@@ -111,9 +129,9 @@ class _Worker:
             line = stdout.readline()
         except OSError:
             line = ""
-        self.done += 1
         if not line:
-            raise TypstFailed(f"the typesetting process ended (exit code {self.process.poll()})")
+            code = self.process.poll()
+            raise _WorkerEnded(f"the typesetting process ended (exit code {code})")
         answer = json.loads(line)
         if "error" in answer:
             raise TypstFailed(answer["error"])
@@ -185,20 +203,89 @@ def typst_message(error: Any) -> str:
 _TASKS: dict[str, Callable[..., Any]] = {
     "compile_pdf": _compile_pdf,
     "typeset_marked": _typeset_marked,
+    "pid": os.getpid,
 }
 
 
-def _serve() -> None:
-    """Answer tasks from stdin until it closes."""
-    for line in sys.stdin:
+def _answer(tasks: IO[str], answers: IO[str], limit: int | None = None) -> None:
+    """Answer up to `limit` tasks, a line each, until `tasks` closes."""
+    for count, line in enumerate(tasks, start=1):
         name, args = json.loads(line)
         try:
             answer = {"result": _TASKS[name](*args)}
         except TypstFailed as error:
             answer = {"error": str(error)}
-        sys.stdout.write(json.dumps(answer) + "\n")
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+        if count == limit:
+            return
+
+
+class _Child:
+    """A forked process that answers `share` tasks, then exits."""
+
+    def __init__(self, share: int) -> None:
+        tasks_in, tasks_out = os.pipe()
+        answers_in, answers_out = os.pipe()
         sys.stdout.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: its own pipes only, never the worker's stdin/stdout
+            os.close(tasks_out)
+            os.close(answers_in)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            code = 0
+            try:
+                with open(tasks_in) as tasks, open(answers_out, "w") as answers:
+                    _answer(tasks, answers, share)
+            except BaseException:  # whatever it was, the worker reports it
+                code = 1
+            os._exit(code)
+        os.close(tasks_in)
+        os.close(answers_out)
+        self.tasks = open(tasks_out, "w")  # noqa: SIM115  # closed in end()
+        self.answers = open(answers_in)  # noqa: SIM115
+        self.done = 0
+
+    def ask(self, line: str) -> str | None:
+        """The child's answer to one task; None if it died before answering."""
+        self.done += 1
+        try:
+            self.tasks.write(line)
+            self.tasks.flush()
+            return self.answers.readline() or None
+        except OSError:
+            return None
+
+    def end(self) -> int:
+        """Let the child exit (or find it gone); its exit code."""
+        for pipe in (self.tasks, self.answers):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def _serve(share: int) -> None:
+    """Relay tasks from stdin to a forked child, a new one every `share` tasks."""
+    typst_fonts()  # scanned once, here: every child inherits them
+    child: _Child | None = None
+    for line in sys.stdin:
+        if child is None or child.done >= share:
+            if child is not None:
+                child.end()
+            child = _Child(share)
+        answer = child.ask(line)
+        if answer is None:  # it died: this task fails, the next one gets a new child
+            code, child = child.end(), None
+            failure = f"the typesetting process ended (exit code {code})"
+            answer = json.dumps({"error": failure}) + "\n"
+        sys.stdout.write(answer)
+        sys.stdout.flush()
+    if child is not None:
+        child.end()
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(int(sys.argv[1]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from engine.pdf_join import PdfJoiner, join_pdfs
 from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
-from engine.typst_worker import COMPILES_PER_WORKER, TypstFailed, WorkerPool
+from engine.typst_worker import TypstFailed, WorkerPool
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -148,8 +150,9 @@ def test_small_reports_are_typeset_in_one_piece(demo: sa.Engine, tmp_path: Path)
 
 
 def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) -> None:
-    """A compile error comes back as text; a killed worker fails its task, not the pool."""
-    pool = WorkerPool(1)
+    """A compile error comes back as text; a killed compiling child or a killed worker
+    fails its task, not the pool; a child is replaced after its share of tasks."""
+    pool = WorkerPool(1, compiles_per_child=3)
     try:
         (tmp_path / "report.typ").write_text("#let x = (")
         with pytest.raises(TypstFailed, match="unclosed delimiter"):
@@ -157,15 +160,26 @@ def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) 
         (tmp_path / "report.typ").write_text("Hello")
         pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
         assert pypdf.PdfReader(tmp_path / "out.pdf").pages[0].extract_text() == "Hello"
-        (worker,) = pool._all
+
+        (worker,) = pool._all  # a compile error did not cost the worker its process
+        first = pool.serving_pid()
+        while (child := pool.serving_pid()) == first:
+            pass  # until a new child answers: it has served one task of its share
+        assert child != worker.process.pid
+        os.kill(child, signal.SIGKILL)
+        with pytest.raises(TypstFailed, match="process ended"):
+            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
+        served = [pool.serving_pid() for _ in range(4)]
+        assert child not in served
+        assert served[0] == served[-2] != served[-1]  # replaced after its share
+        assert pool._all == [worker]  # the worker itself stayed
+
         worker.process.kill()
         worker.process.wait()
         with pytest.raises(TypstFailed, match="process ended"):
             pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
-        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")  # a new process took its place
-        for _ in range(COMPILES_PER_WORKER):
-            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
-        assert pool._all[0] is not worker and len(pool._all) == 1  # retired after its share
+        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")  # a new worker took its place
+        assert pool._all[0] is not worker and len(pool._all) == 1
     finally:
         pool.close()
 
