@@ -113,6 +113,15 @@ def fill_batches(
         )
         for v in definition.variables
     ]
+    counted = [v.accumulator for v in variables if v.column is None]
+    sums: dict[int, list[_Accumulator]] = {}
+    fed: list[tuple[int, _Accumulator]] = []
+    for v in variables:
+        if v.column is not None and v.accumulator.function in ("sum", "avg"):
+            sums.setdefault(v.column, []).append(v.accumulator)
+        elif v.column is not None:
+            fed.append((v.column, v.accumulator))
+    summed = list(sums.items())
     bands = definition.bands
     detail_shows_variables = any(  # page bands show running values as of each detail row
         e.type == "aggregate"
@@ -154,11 +163,16 @@ def fill_batches(
                 values = snapshot()
                 for level in range(start, depth):
                     emit(BandEvent(band_key("group_header", level), row, values))
-            for v in variables:
-                if v.column is None:
-                    v.accumulator.count += 1
-                else:
-                    v.accumulator.add(row[v.column])
+            for accumulator in counted:
+                accumulator.count += 1
+            for column, accumulators in summed:
+                value = row[column]
+                if isinstance(value, float):  # made exact once for every sum of the column
+                    value = exact(value)
+                for accumulator in accumulators:
+                    accumulator.add(value)
+            for column, accumulator in fed:
+                accumulator.add(row[column])
             emit(BandEvent("detail", row, snapshot() if detail_shows_variables else _NONE))
             previous = row
         yield events

@@ -336,13 +336,14 @@ class TypstLayout:
             if spec is None:
                 continue
             row = event.row
-            if totals is not None and event.band == "detail":  # carries the running values
-                cells = [cell.text(event) for cell in spec.cells]
-                yield [spec.index, cells, totals.values(event)]
-            elif row is not None and spec.row_only:  # the common case, kept tight: detail rows
-                yield [spec.index, [fmt(row[i]) for i, fmt in spec.row_cells]]
+            if row is not None and spec.row_only:  # the common case, kept tight: detail rows
+                cells = [fmt(row[i]) for i, fmt in spec.row_cells]
             else:
-                yield [spec.index, [cell.text(event) for cell in spec.cells]]
+                cells = [cell.text(event) for cell in spec.cells]
+            if totals is not None and event.band == "detail":  # carries the running values
+                yield [spec.index, cells, totals.values(event)]
+            else:
+                yield [spec.index, cells]
             if event.band == "title" and column_header is not None:
                 yield [column_header.index, []]
 
