@@ -12,7 +12,16 @@ from pathlib import Path
 
 from engine.definition import PageSetup
 
-__all__ = ("FONT_DIR", "FONT_FAMILY", "PAPER_MM", "content_width_pt", "length_pt", "resolve_widths")
+__all__ = (
+    "ADVANCES",
+    "FONT_DIR",
+    "FONT_FAMILY",
+    "PAPER_MM",
+    "content_width_pt",
+    "length_pt",
+    "one_line",
+    "resolve_widths",
+)
 
 FONT_DIR = Path(__file__).parent / "fonts"  # the only fonts reports use, on every machine
 FONT_FAMILY = "Inter"
@@ -78,6 +87,36 @@ def resolve_widths(widths: Sequence[str], available: float, font_size: float) ->
         else:
             out.append(length_pt(text, font_size))
     return out
+
+
+# The advance of each printable ASCII character (space to ~), in thousandths of an em: the
+# widest of the shipped fonts' four styles, measured with Typst (tests/engine/test_layout.py
+# measures them again). Kerning and contextual forms move a string's width by about 1%.
+ADVANCES = (
+    282, 325, 404, 650, 655, 860, 675, 222, 410, 410, 565, 680, 299, 469, 298, 390,
+    682, 682, 682, 682, 681, 682, 682, 682, 682, 682, 298, 298, 680, 680, 680, 563,
+    1031, 748, 661, 753, 728, 613, 587, 761, 747, 281, 570, 690, 568, 915, 753, 782,
+    648, 788, 663, 655, 669, 742, 748, 1036, 715, 725, 667, 410, 390, 410, 488, 477,
+    498, 581, 636, 588, 636, 599, 387, 634, 625, 273, 273, 582, 273, 912, 622, 614,
+    634, 633, 410, 562, 389, 622, 586, 851, 574, 586, 574, 410, 374, 410, 680,
+)  # fmt: skip
+_UNIT = 5  # thousandths of an em in a byte of _ADVANCE_BYTES (the widest, 1036, is 208)
+_ADVANCE_BYTES = bytes(
+    [255] * 32 + [-(-a // _UNIT) for a in ADVANCES] + [255] * 129
+)  # rounded up; what is not printable ASCII is refused before it is looked up
+_WIDEST = max(ADVANCES)
+
+
+def one_line(text: str, width: float, size: float) -> bool:
+    """Whether `text` at `size` points surely fits on one line `width` points wide: only
+    printable ASCII (no line breaks, no glyph wider than measured), with room to spare
+    for kerning (2% and a tenth of an em; measured, it moved widths by 1% at most)."""
+    room = width * 1000 / size - 100
+    if len(text) * _WIDEST * 1.02 <= room:  # short: no need to add the widths up
+        return text.isascii() and text.isprintable()
+    if not (text.isascii() and text.isprintable()):
+        return False
+    return sum(text.encode("ascii").translate(_ADVANCE_BYTES)) * _UNIT * 1.02 <= room
 
 
 def _parts(text: str) -> tuple[float, str]:

@@ -34,7 +34,14 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, Issue, RenderError
 from engine.fill import BandEvent
-from engine.layout import FONT_DIR, FONT_FAMILY, content_width_pt, length_pt, resolve_widths
+from engine.layout import (
+    FONT_DIR,
+    FONT_FAMILY,
+    content_width_pt,
+    length_pt,
+    one_line,
+    resolve_widths,
+)
 from engine.page_totals import PageTotals
 from engine.plan import QueryPlan, band_slots
 from engine.typst_worker import typst_fonts, typst_message
@@ -211,10 +218,43 @@ class TypstLayout:
         }
         if marked is not None:
             data["marked"] = marked
+        if self._join_limits:
+            data["joins"] = [self._joins(event) for event in events]
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         (folder / "data.json").write_text(text, encoding="utf-8")
+
+    @cached_property
+    def _join_limits(self) -> dict[int, list[tuple[int, float, float]]]:
+        """Bands whose records may be laid out as the lines of one paragraph (the
+        template's `lines`): one row of cells, no fill, no page break, labels that fit
+        on one line; for each value cell, its index, width and font size."""
+        size = self.definition.page.font_size
+        limits: dict[int, list[tuple[int, float, float]]] = {}
+        for index, band in enumerate(self.bands):
+            rows = band["rows"]
+            if len(rows) != 1 or rows[0]["kind"] != "cells" or band["fill"] or band["style"]:
+                continue
+            if band["page_break"] or band["level"] is not None or band["close"] is not None:
+                continue
+            fits: list[tuple[int, float, float]] = []
+            for cell in rows[0]["cells"]:
+                em = (cell["style"] or {}).get("size") or size
+                if cell["k"] == "value":
+                    fits.append((cell["i"], cell["w"], em))
+                elif cell["k"] != "text" or not one_line(cell["t"], cell["w"], em):
+                    break  # a chart, say: never joined
+            else:
+                limits[index] = fits
+        return limits
+
+    def _joins(self, record: list[Any]) -> bool:
+        fits = self._join_limits.get(record[0])
+        if fits is None:
+            return False
+        cells = record[1]
+        return all(one_line(cells[i], width, em) for i, width, em in fits)
 
     def _running_text(
         self, events: Sequence[list[Any]], marked: list[bool] | None, running: list[Any]
