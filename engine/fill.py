@@ -123,12 +123,14 @@ def fill_batches(
             fed.append((v.column, v.accumulator))
     summed = list(sums.items())
     bands = definition.bands
-    detail_shows_variables = any(  # page bands show running values as of each detail row
-        e.type == "aggregate"
+    shown = {  # page bands show running values as of each detail row
+        e.variable
         for band in (bands.detail, bands.page_header, bands.page_footer)
         if band is not None
         for e in band.elements
-    )
+        if e.type == "aggregate"
+    }
+    in_detail = [v for v in variables if v.name in shown]  # what detail events carry
     group_columns = plan.group_columns
     depth = len(group_columns)
 
@@ -173,7 +175,8 @@ def fill_batches(
                     accumulator.add(value)
             for column, accumulator in fed:
                 accumulator.add(row[column])
-            emit(BandEvent("detail", row, snapshot() if detail_shows_variables else _NONE))
+            values = {v.name: v.accumulator.result() for v in in_detail} if in_detail else _NONE
+            emit(BandEvent("detail", row, values))
             previous = row
         yield events
     if previous is None:

@@ -7,7 +7,7 @@ every width the definition states in mm, %, em or fr is resolved here, once.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.definition import PageSetup
@@ -18,6 +18,7 @@ __all__ = (
     "FONT_FAMILY",
     "PAPER_MM",
     "content_width_pt",
+    "fits_one_line",
     "length_pt",
     "one_line",
     "resolve_widths",
@@ -108,15 +109,24 @@ _WIDEST = max(ADVANCES)
 
 
 def one_line(text: str, width: float, size: float) -> bool:
-    """Whether `text` at `size` points surely fits on one line `width` points wide: only
-    printable ASCII (no line breaks, no glyph wider than measured), with room to spare
-    for kerning (2% and a tenth of an em; measured, it moved widths by 1% at most)."""
-    room = width * 1000 / size - 100
-    if len(text) * _WIDEST * 1.02 <= room:  # short: no need to add the widths up
-        return text.isascii() and text.isprintable()
-    if not (text.isascii() and text.isprintable()):
-        return False
-    return sum(text.encode("ascii").translate(_ADVANCE_BYTES)) * _UNIT * 1.02 <= room
+    """Whether `text` at `size` points surely fits on one line `width` points wide."""
+    return fits_one_line(width, size)(text)
+
+
+def fits_one_line(width: float, size: float) -> Callable[[str], bool]:
+    """A test of whether a text at `size` points surely fits on one line `width` points
+    wide: only printable ASCII (no line breaks, no glyph wider than measured), with room
+    to spare for kerning (2% and a tenth of an em; measured, it moved widths by 1% at
+    most). Made once per cell: it runs for every cell of every row."""
+    room = (width * 1000 / size - 100) / 1.02 / _UNIT  # in units of _ADVANCE_BYTES
+    short = int(room * _UNIT / _WIDEST)  # no longer than this: no need to add widths up
+
+    def fits(text: str) -> bool:
+        if not (text.isascii() and text.isprintable()):
+            return False
+        return len(text) <= short or sum(text.encode("ascii").translate(_ADVANCE_BYTES)) <= room
+
+    return fits
 
 
 def _parts(text: str) -> tuple[float, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +38,7 @@ from engine.layout import (
     FONT_DIR,
     FONT_FAMILY,
     content_width_pt,
+    fits_one_line,
     length_pt,
     one_line,
     resolve_widths,
@@ -226,23 +227,23 @@ class TypstLayout:
         (folder / "data.json").write_text(text, encoding="utf-8")
 
     @cached_property
-    def _join_limits(self) -> dict[int, list[tuple[int, float, float]]]:
+    def _join_limits(self) -> dict[int, list[tuple[int, Callable[[str], bool]]]]:
         """Bands whose records may be laid out as the lines of one paragraph (the
         template's `lines`): one row of cells, no fill, no page break, labels that fit
-        on one line; for each value cell, its index, width and font size."""
+        on one line; for each value cell, its index and the test of its text."""
         size = self.definition.page.font_size
-        limits: dict[int, list[tuple[int, float, float]]] = {}
+        limits: dict[int, list[tuple[int, Callable[[str], bool]]]] = {}
         for index, band in enumerate(self.bands):
             rows = band["rows"]
             if len(rows) != 1 or rows[0]["kind"] != "cells" or band["fill"] or band["style"]:
                 continue
             if band["page_break"] or band["level"] is not None or band["close"] is not None:
                 continue
-            fits: list[tuple[int, float, float]] = []
+            fits: list[tuple[int, Callable[[str], bool]]] = []
             for cell in rows[0]["cells"]:
                 em = (cell["style"] or {}).get("size") or size
                 if cell["k"] == "value":
-                    fits.append((cell["i"], cell["w"], em))
+                    fits.append((cell["i"], fits_one_line(cell["w"], em)))
                 elif cell["k"] != "text" or not one_line(cell["t"], cell["w"], em):
                     break  # a chart, say: never joined
             else:
@@ -254,7 +255,7 @@ class TypstLayout:
         if fits is None:
             return False
         cells = record[1]
-        return all(one_line(cells[i], width, em) for i, width, em in fits)
+        return all(fit(cells[i]) for i, fit in fits)
 
     def _running_text(
         self, events: Sequence[list[Any]], marked: list[bool] | None, running: list[Any]
