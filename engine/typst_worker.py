@@ -65,6 +65,11 @@ class WorkerPool:
         """Typeset `folder/report.typ` to the PDF file `target`."""
         self._run("compile_pdf", str(folder), inputs, str(target))
 
+    def compile_svg(self, folder: Path, inputs: dict[str, str]) -> list[str]:
+        """Typeset `folder/report.typ`; one SVG a page."""
+        pages: list[str] = self._run("compile_svg", str(folder), inputs)
+        return pages
+
     def typeset_marked(
         self, folder: Path, inputs: dict[str, str], target: Path
     ) -> list[tuple[int, int, float]]:
@@ -167,6 +172,17 @@ def _compile_pdf(folder: str, inputs: dict[str, str], target: str) -> None:
     Path(target).write_bytes(pdf)
 
 
+def _compile_svg(folder: str, inputs: dict[str, str]) -> list[str]:
+    try:
+        pages = typst.compile(
+            str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
+            ignore_system_fonts=True, sys_inputs=inputs, format="svg",
+        )  # fmt: skip
+    except typst.TypstError as error:
+        raise TypstFailed(typst_message(error)) from None
+    return [page.decode("utf-8") for page in ([pages] if isinstance(pages, bytes) else pages)]
+
+
 def _typeset_marked(
     folder: str, inputs: dict[str, str], target: str
 ) -> list[tuple[int, int, float]]:
@@ -202,6 +218,7 @@ def typst_message(error: Any) -> str:
 
 _TASKS: dict[str, Callable[..., Any]] = {
     "compile_pdf": _compile_pdf,
+    "compile_svg": _compile_svg,
     "typeset_marked": _typeset_marked,
     "pid": os.getpid,
 }
