@@ -11,9 +11,9 @@ record, the first of the next segment, as a probe: the segment is right when eve
 landed on its predicted page and the probe opened a new page. When a prediction fails
 (a cell wrapped onto two lines, say), the segment's last page is dropped, its records are
 carried to the front of what follows, and later segments are typeset again: the result is
-always the one continuous layout would give. Page numbers count on across segments;
-"of Y" is laid over each kept segment once Y is known, and engine.pdf_join writes the
-segments into one PDF.
+always the one continuous layout would give. Each kept segment is written into the one
+PDF at once (engine.pdf_join); page numbers count on across segments, and "of Y" is laid
+over every page once Y is known.
 """
 
 from __future__ import annotations

@@ -65,3 +65,15 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:  # FORCE: a leaked connection must not leak the database
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """A demo database of 1,500 orders (about 7,500 order lines), one per test module."""
+    from engine.demo_data import generate_demo
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    generate_demo(url, orders=1500, seed=5)
+    engine = sa.create_engine(url)
+    yield engine
+    engine.dispose()

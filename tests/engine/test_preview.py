@@ -9,7 +9,6 @@ import pikepdf
 import pytest
 import sqlalchemy as sa
 
-from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
 from engine.errors import DefinitionError
 from engine.preview import Previewer
@@ -19,12 +18,8 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('preview') / 'demo.db'}"
-    generate_demo(url, orders=400, seed=3)
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
+def demo(small_demo: sa.Engine) -> sa.Engine:
+    return small_demo
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import sqlalchemy as sa
 
 from engine import typesetting
 from engine.definition import ReportDefinition
-from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
 from engine.pdf_join import PdfJoiner, join_pdfs
 from engine.pipeline import run_pipeline
@@ -28,12 +26,8 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('typeset') / 'demo.db'}"
-    generate_demo(url, orders=1500, seed=5)
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
+def demo(small_demo: sa.Engine) -> sa.Engine:
+    return small_demo
 
 
 def _render(
