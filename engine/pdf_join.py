@@ -123,6 +123,7 @@ class PdfJoiner:
         self._overlays.append(form)
         contents = entries.get("/Contents")
         own = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+        own = [stream for stream in own if stream is not None]  # a blank page has none
         resources = entries.get("/Resources")
         merged = dict(resources.items()) if resources is not None else {}
         xobjects = merged.get("/XObject")
