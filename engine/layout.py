@@ -20,7 +20,6 @@ __all__ = (
     "content_width_pt",
     "fits_one_line",
     "length_pt",
-    "one_line",
     "resolve_widths",
 )
 
@@ -106,11 +105,6 @@ _ADVANCE_BYTES = bytes(
     [255] * 32 + [-(-a // _UNIT) for a in ADVANCES] + [255] * 129
 )  # rounded up; what is not printable ASCII is refused before it is looked up
 _WIDEST = max(ADVANCES)
-
-
-def one_line(text: str, width: float, size: float) -> bool:
-    """Whether `text` at `size` points surely fits on one line `width` points wide."""
-    return fits_one_line(width, size)(text)
 
 
 def fits_one_line(width: float, size: float) -> Callable[[str], bool]:

@@ -24,20 +24,10 @@ from typing import IO, Any
 
 import pikepdf
 
-__all__ = ("PdfJoiner", "join_pdfs")
+__all__ = ("PdfJoiner",)
 
 Bookmark = tuple[int, str, int]  # (level from 0, title, page index from 0)
 _OVERLAY = "/QuireOverlay"  # the form XObject's name in each page's resources
-
-
-def join_pdfs(
-    parts: Sequence[tuple[Path, int]], target: Path, title: str, bookmarks: Sequence[Bookmark]
-) -> int:
-    """Write the first `count` pages of each part, in order, to `target`; the page count."""
-    with PdfJoiner(target) as joiner:
-        for path, count in parts:
-            joiner.add(path, count)
-        return joiner.finish(title, bookmarks)
 
 
 class PdfJoiner:

@@ -40,7 +40,6 @@ from engine.layout import (
     content_width_pt,
     fits_one_line,
     length_pt,
-    one_line,
     resolve_widths,
 )
 from engine.page_totals import PageTotals
@@ -244,7 +243,7 @@ class TypstLayout:
                 em = (cell["style"] or {}).get("size") or size
                 if cell["k"] == "value":
                     fits.append((cell["i"], fits_one_line(cell["w"], em)))
-                elif cell["k"] != "text" or not one_line(cell["t"], cell["w"], em):
+                elif cell["k"] != "text" or not fits_one_line(cell["w"], em)(cell["t"]):
                     break  # a chart, say: never joined
             else:
                 limits[index] = fits

@@ -9,7 +9,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from engine.layout import ADVANCES, one_line, resolve_widths
+from engine.layout import ADVANCES, fits_one_line, resolve_widths
 from engine.typst_worker import WorkerPool
 
 _PRINTABLE = [chr(code) for code in range(32, 127)]
@@ -39,8 +39,8 @@ def test_advances_are_the_shipped_fonts_widest(tmp_path: Path) -> None:
     assert _measured(tmp_path, _PRINTABLE[1:]) == list(ADVANCES[1:])  # a lone space: no text
 
 
-def test_one_line_never_says_so_of_a_text_that_is_wider(tmp_path: Path) -> None:
-    """Random strings and the demo's kind of values: where one_line says a text fits, Typst
+def test_fits_one_line_never_says_so_of_a_text_that_is_wider(tmp_path: Path) -> None:
+    """Random strings and the demo's kind of values: where fits_one_line says a text fits, Typst
     measures it narrower than the width, in every style; and it is not so cautious as to
     refuse most texts that fit with a tenth to spare."""
     rng = random.Random(7)
@@ -50,14 +50,14 @@ def test_one_line_never_says_so_of_a_text_that_is_wider(tmp_path: Path) -> None:
     size, roomy = 9.0, 0
     for text, width in zip(texts, _measured(tmp_path, texts), strict=True):
         real = width * size / 1000
-        assert not one_line(text, real - 0.01, size), text  # too narrow: never "fits"
-        roomy += one_line(text, real * 1.1 + 0.1 * size, size)
+        assert not fits_one_line(real - 0.01, size)(text), text  # too narrow: never "fits"
+        roomy += fits_one_line(real * 1.1 + 0.1 * size, size)(text)
     assert roomy > 0.95 * len(texts)
 
 
 @pytest.mark.parametrize("text", ["a\nb", "tab\there", "café", "\u200b", "日本"])
-def test_one_line_refuses_what_it_cannot_measure(text: str) -> None:
-    assert not one_line(text, 1000.0, 9.0)
+def test_fits_one_line_refuses_what_it_cannot_measure(text: str) -> None:
+    assert not fits_one_line(1000.0, 9.0)(text)
 
 
 def test_widths_share_what_is_left_and_refuse_too_much() -> None:

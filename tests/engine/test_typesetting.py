@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from engine import typesetting
 from engine.definition import ReportDefinition
 from engine.document import load_definition, parse_definition
-from engine.pdf_join import PdfJoiner, join_pdfs
+from engine.pdf_join import PdfJoiner
 from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
@@ -192,7 +192,10 @@ def test_join_writes_pages_outline_and_title_that_readers_accept(tmp_path: Path)
         parts.append((tmp_path / f"{name}.pdf", 2 if name == "a" else 1))
     marks = [(0, "Région (1)", 0), (1, "Ünïcode \\ ) (", 1), (0, "Third", 2)]
     target = tmp_path / "joined.pdf"
-    assert join_pdfs(parts, target, "Jöined", marks) == 3
+    with PdfJoiner(target) as joiner:
+        for path, count in parts:
+            joiner.add(path, count)
+        assert joiner.finish("Jöined", marks) == 3
     reader = pypdf.PdfReader(target)
     assert [page.extract_text() for page in reader.pages] == ["one", "two", "three"]
     assert reader.metadata is not None and reader.metadata.title == "Jöined"
