@@ -139,7 +139,7 @@ class SegmentedTypesetter:
         bands = [{**band, "page_break": False} for band in self.layout.bands]
         samples = [[i, _samples(band)] for i, band in enumerate(bands)]
         events = [*samples, samples[0]] if samples else []
-        self.layout.write_folder(folder, events, bands=bands)
+        self.layout.write_folder(folder, events, marked=[True] * len(events), bands=bands)
         marks = self._marked(folder, {"mode": "segment"})
         self.model.learn(events, sorted(marks, key=lambda m: m.record))
 
@@ -219,7 +219,7 @@ class SegmentedTypesetter:
         folder = self.folder / f"segment-{segment.number:05d}"
         folder.mkdir()
         events = segment.records + ([segment.probe] if segment.probe is not None else [])
-        marked = None
+        marked = [True] * len(events)
         if segment.predicted is not None and not segment.full_marks:
             marked = _page_edges(segment.predicted, len(events))
         self.layout.write_folder(folder, events, segment.carried, marked=marked)

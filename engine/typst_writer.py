@@ -50,6 +50,7 @@ __all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.typ"
 OutputFormat = Literal["pdf", "png", "svg"]
+LINES_PER_RUN = 64  # records the template lays out as the lines of one paragraph, at most
 _GAP = 4.0  # points between the page header/footer and the body
 
 
@@ -199,14 +200,15 @@ class TypstLayout:
         events: Sequence[list[Any]],
         state: dict[str, Any] | None = None,
         *,
-        marked: list[bool] | None = None,
+        marked: Sequence[bool] | None = None,
         bands: list[dict[str, Any]] | None = None,
     ) -> None:
         """Put the template and its data.json in `folder`: the layout, the state where the
-        events start (`start_state` by default), and the events. With `marked`, only the
-        marked records carry the running values page bands show (a state update per row
-        costs Typst about a fifth of its time; a page's footer needs the values only after
-        its last record, and the marks include the last record of every page)."""
+        events start (`start_state` by default), and the events. The records `marked`
+        says carry markers, and then only they carry the running values page bands show
+        (a state update per row costs Typst about a fifth of its time; a page's footer
+        needs the values only after its last record, and the marks include the last
+        record of every page)."""
         state = state or self.start_state()
         data = {
             "title": self.definition.title,
@@ -214,12 +216,8 @@ class TypstLayout:
             "bands": self.bands if bands is None else bands,
             "open": state["open"],
             "running": self.page_totals.texts(state["running"]),
-            "events": self._running_text(events, marked, state["running"]),
+            "items": self._items(self._running_text(events, marked, state["running"]), marked),
         }
-        if marked is not None:
-            data["marked"] = marked
-        if self._join_limits:
-            data["joins"] = [self._joins(event) for event in events]
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -256,8 +254,29 @@ class TypstLayout:
         cells = record[1]
         return all(fit(cells[i]) for i, fit in fits)
 
+    def _items(self, records: Sequence[list[Any]], marked: Sequence[bool] | None) -> list[Any]:
+        """The records as the template reads them: runs of records it lays out as the
+        lines of one paragraph (`{"r": band, "e": records}`), marked records (`{"m":
+        number, "e": record}`) and the other records as they are. Grouped here, so that
+        the template spends no operation per record on deciding."""
+        items: list[Any] = []
+        run: dict[str, Any] | None = None
+        for number, record in enumerate(records):
+            if marked is not None and marked[number]:
+                items.append({"m": number, "e": record})
+                run = None
+            elif self._joins(record):
+                if run is None or run["r"] != record[0] or len(run["e"]) == LINES_PER_RUN:
+                    run = {"r": record[0], "e": []}
+                    items.append(run)
+                run["e"].append(record)
+            else:
+                items.append(record)
+                run = None
+        return items
+
     def _running_text(
-        self, events: Sequence[list[Any]], marked: list[bool] | None, running: list[Any]
+        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: list[Any]
     ) -> list[list[Any]]:
         if not self.page_totals:
             return list(events)
@@ -335,15 +354,16 @@ class TypstLayout:
             },
             "header_gap": _GAP,
             "footer_gap": _GAP,
-            "page_header": self._index("page_header"),
-            "page_footer": self._index("page_footer"),
+            "page_header": self.band_index("page_header"),
+            "page_footer": self.band_index("page_footer"),
             "column_header": column_header.index if column_header else None,
             "column_header_in_body": "title" in self._specs and column_header is not None,
-            "numbers_in_header": self._shows_page_numbers(self._index("page_header")),
-            "numbers_in_footer": self._shows_page_numbers(self._index("page_footer")),
+            "numbers_in_header": self._shows_page_numbers(self.band_index("page_header")),
+            "numbers_in_footer": self._shows_page_numbers(self.band_index("page_footer")),
         }
 
-    def _index(self, key: str) -> int | None:
+    def band_index(self, key: str) -> int | None:
+        """The index in `bands` of the band with this key (`detail`, `group_header:0` ...)."""
         spec = self._specs.get(key)
         return spec.index if spec else None
 
