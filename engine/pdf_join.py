@@ -16,6 +16,7 @@ No page is read or stamped twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,8 @@ __all__ = ("PdfJoiner",)
 
 Bookmark = tuple[int, str, int]  # (level from 0, title, page index from 0)
 _OVERLAY = "/QuireOverlay"  # the form XObject's name in each page's resources
+# A string literal (qpdf escapes the parentheses in one), or a reference: "12 0 R".
+_REFERENCE = re.compile(rb"\((?:\\.|[^\\()])*\)|(\d+) (\d+) R\b", re.DOTALL)
 
 
 class PdfJoiner:
@@ -50,7 +53,7 @@ class PdfJoiner:
         if count <= 0:
             return
         with pikepdf.open(path) as pdf:
-            copier = _Copier(self._writer)
+            copier = _Copier(self._writer, pdf)
             pages = list(pdf.pages[:count])
             numbers = [copier.claim(page.obj) for page in pages]  # links to them stay inside
             for page, number in zip(pages, numbers, strict=True):
@@ -58,7 +61,7 @@ class PdfJoiner:
                 extra = b"/Parent %d 0 R" % self._root
                 if self._overlays is not None:
                     entries.update(self._overlaid(entries, copier))
-                self._writer.write(number, _dictionary(entries, copier.ref, extra=extra))
+                self._writer.write(number, _dictionary(entries, copier, extra=extra))
                 copier.flush()
             self._pages += numbers
 
@@ -66,10 +69,10 @@ class PdfJoiner:
         """Lay page i of the PDF at `path` over page `first + i` of those added."""
         assert self._overlays is not None, "the joiner was made without overlays"
         with pikepdf.open(path) as pdf:
-            copier = _Copier(self._writer)  # shared by its pages: fonts are copied once
+            copier = _Copier(self._writer, pdf)  # shared by its pages: fonts are copied once
             for index, page in enumerate(pdf.pages):
                 form = page.as_form_xobject()
-                self._writer.write(self._overlays[first + index], _body(form, copier.ref))
+                self._writer.write(self._overlays[first + index], _body(form, copier))
                 copier.flush()
 
     def finish(self, title: str, bookmarks: Sequence[Bookmark]) -> int:
@@ -161,10 +164,16 @@ class _Writer:
 
 
 class _Copier:
-    """Copies the objects of one source PDF into the writer, each once, renumbered."""
+    """Copies the objects of one source PDF into the writer, each once, renumbered.
 
-    def __init__(self, writer: _Writer) -> None:
+    Values are written as qpdf unparses them (in C++), with each reference to an object
+    of the source replaced by one to its copy: walking every value in Python cost about
+    as much as the rest of the join.
+    """
+
+    def __init__(self, writer: _Writer, source: pikepdf.Pdf) -> None:
         self._writer = writer
+        self._source = source
         self._numbers: dict[tuple[int, int], int] = {}
         self._pending: list[pikepdf.Object] = []
 
@@ -180,45 +189,60 @@ class _Copier:
             self._pending.append(obj)
         return b"%d 0 R" % self._numbers[key]
 
+    def rewrite(self, text: bytes) -> bytes:
+        """Unparsed PDF text with its references renumbered; strings are left as they are."""
+        return _REFERENCE.sub(self._renumber, text)
+
+    def _renumber(self, match: re.Match[bytes]) -> bytes:
+        if match[1] is None:
+            return match[0]  # a string
+        key = (int(match[1]), int(match[2]))
+        number = self._numbers.get(key)
+        if number is None:
+            obj = self._source.get_object(key)
+            if obj is None:
+                return b"null"  # what a reference to a missing object means
+            number = self._numbers[key] = self._writer.reserve()
+            self._pending.append(obj)
+        return b"%d 0 R" % number
+
     def flush(self) -> None:
         """Write every object referred to so far, and what they refer to."""
         while self._pending:
             obj = self._pending.pop()
-            self._writer.write(self._numbers[obj.objgen], _body(obj, self.ref))
+            self._writer.write(self._numbers[obj.objgen], _body(obj, self))
 
 
 def _stream(data: bytes) -> bytes:
     return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data)
 
 
-def _body(obj: pikepdf.Object, ref: Any) -> bytes:
+def _body(obj: pikepdf.Object, copier: _Copier) -> bytes:
     """An indirect object's own text: a stream with its raw data, or a value."""
     if isinstance(obj, pikepdf.Stream):
         data = obj.read_raw_bytes()
         entries = {k: v for k, v in obj.stream_dict.items() if k != "/Length"}
-        head = _dictionary(entries, ref, extra=b"/Length %d" % len(data))
+        head = _dictionary(entries, copier, extra=b"/Length %d" % len(data))
         return head + b"\nstream\n" + data + b"\nendstream"
-    return _value(obj, ref, top=True)
+    return copier.rewrite(obj.unparse(resolved=True))
 
 
-def _dictionary(entries: dict[str, Any], ref: Any, extra: bytes = b"") -> bytes:
+def _dictionary(entries: dict[str, Any], copier: _Copier, extra: bytes = b"") -> bytes:
     parts = [
-        pikepdf.Name(key).unparse() + b" " + _value(value, ref) for key, value in entries.items()
+        pikepdf.Name(key).unparse() + b" " + _value(value, copier) for key, value in entries.items()
     ]
     return b"<< " + b" ".join([*parts, extra] if extra else parts) + b" >>"
 
 
-def _value(value: Any, ref: Any, top: bool = False) -> bytes:
+def _value(value: Any, copier: _Copier) -> bytes:
     if isinstance(value, _Raw):
         return bytes(value)
-    if isinstance(value, pikepdf.Object) and value.is_indirect and not top:
-        return ref(value)  # type: ignore[no-any-return]
-    if isinstance(value, pikepdf.Dictionary | dict):
-        return _dictionary(dict(value.items()), ref)
-    if isinstance(value, pikepdf.Array | list):
-        return b"[" + b" ".join(_value(item, ref) for item in value) + b"]"
-    if isinstance(value, pikepdf.Object):  # names, strings, operators
-        return value.unparse()
+    if isinstance(value, pikepdf.Object):
+        return copier.ref(value) if value.is_indirect else copier.rewrite(value.unparse())
+    if isinstance(value, dict):
+        return _dictionary(value, copier)
+    if isinstance(value, list):
+        return b"[" + b" ".join(_value(item, copier) for item in value) + b"]"
     if isinstance(value, bool):
         return b"true" if value else b"false"
     if isinstance(value, int):

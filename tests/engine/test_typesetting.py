@@ -235,3 +235,28 @@ def test_overlays_are_drawn_over_the_joined_pages_they_were_reserved_for(tmp_pat
             for obj in page.obj.Resources.XObject["/QuireOverlay"].Resources.Font.values()
         }
         assert len(fonts) == 1
+
+
+def test_join_renumbers_references_but_not_strings_that_look_like_them(tmp_path: Path) -> None:
+    """Copied values are written as qpdf unparses them, references renumbered: a string
+    holding "3 0 R", parentheses and backslashes comes through as it was."""
+    tricky = "see 3 0 R and (12 0 R) \\ 4 0 R) ("
+    with pikepdf.new() as pdf:
+        for n in (1, 2):
+            pdf.add_blank_page()
+            note = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Text, Rect=[0, 0, 10, 10], Contents=pikepdf.String(tricky),
+                NM=pikepdf.String(f"note {n}")))  # fmt: skip
+            pdf.pages[-1].obj.Annots = pikepdf.Array([note])
+        pdf.save(tmp_path / "part.pdf")
+    target = tmp_path / "joined.pdf"
+    with PdfJoiner(target) as joiner:
+        joiner.add(tmp_path / "part.pdf", 2)
+        joiner.add(tmp_path / "part.pdf", 1)
+        joiner.finish("Strings", [])
+    with pikepdf.open(target) as pdf:
+        assert pdf.check_pdf_syntax() == []
+        notes = [page.obj.Annots[0] for page in pdf.pages]
+        assert [str(note.Contents) for note in notes] == [tricky] * 3
+        assert [str(note.NM) for note in notes] == ["note 1", "note 2", "note 1"]
+        assert len({note.objgen for note in notes}) == 3  # each page its own copy
