@@ -35,7 +35,8 @@ from engine.typst_writer import TypstLayout
 
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
-SEGMENT_RECORDS = 1000
+SEGMENT_RECORDS = 2000  # each compile also costs about 170 records' worth: fonts, template, PDF
+_TAIL_RECORDS = 200  # the records left at the end are shared by the workers, down to this
 SEGMENT_PAGES = 100  # page numbers are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
 _MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
@@ -130,6 +131,7 @@ class SegmentedTypesetter:
         self.repairs = 0
         self.compiled_segments = 0
         self._input_done = False
+        self._tail = segment_records  # records a segment, once the input is done
         self._calibrate()
 
     def _calibrate(self) -> None:
@@ -152,6 +154,9 @@ class SegmentedTypesetter:
     def finish(self) -> tuple[Path, int]:
         """Typeset what is left, number the pages, complete the joined PDF; it and its pages."""
         self._input_done = True
+        # What is left is cut in one piece per worker, so that none waits for the last.
+        share = -(-len(self._pending) // self._threads)
+        self._tail = min(self.segment_records, max(share, _TAIL_RECORDS))
         try:
             self._cut()
             while self._flight or self._pending:
@@ -190,9 +195,9 @@ class SegmentedTypesetter:
             if predicted is None:  # nothing known yet: cut anywhere, carry the last page
                 if len(records) < self.segment_records and not self._input_done:
                     return
-                self._submit(records[: self.segment_records], offset, None, None)
+                self._submit(records[: self._tail], offset, None, None)
                 continue
-            cut = _page_boundary(predicted, self.segment_records)
+            cut = _page_boundary(predicted, self._tail)
             if cut is None:
                 if not self._input_done:
                     return
