@@ -91,6 +91,11 @@ def format_parts(fmt: str) -> tuple[str, str, str] | None:
 
 def default_text(value: Any) -> str:
     """Text for a value with no format: dates in ISO form, numbers as they are."""
+    kind = value.__class__
+    if kind is str:  # the most common, first
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -13,13 +13,12 @@ the definition gives (only plain number formats: grouping, decimal places, text 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine.definition import AggregateElement, Band, ReportDefinition
 from engine.errors import Issue
-from engine.fill import BandEvent
 from engine.formats import Formatter, exact, format_parts, make_formatter
 
 __all__ = ("PAGE_BANDS", "PageTotals", "number_format", "page_total_issues")
@@ -109,18 +108,15 @@ class PageTotals:
     def __bool__(self) -> bool:
         return bool(self.slots)
 
-    def start(self) -> list[Any]:
-        """The values before the first row."""
-        return [None] * len(self.slots)
+    def start(self) -> Mapping[str, Any]:
+        """The variables before the first row: none has a value yet."""
+        return {}
 
-    def values(self, event: BandEvent) -> list[Any]:
-        """The values after this detail row, as they are: made text only for the few rows
-        the template reads them at (see `texts`)."""
-        variables = event.variables
-        return [variables.get(slot.variable) for slot in self.slots]
-
-    def texts(self, values: Sequence[Any]) -> list[str]:
-        """Values as the template takes them: exact running sums, or the formatted text."""
+    def texts(self, variables: Mapping[str, Any]) -> list[str]:
+        """The values page bands show, as the template takes them: exact running sums, or
+        the formatted text. A detail record carries its event's variables as they are;
+        they are made text only for the few records the template reads them at."""
+        values = [variables.get(slot.variable) for slot in self.slots]
         return [
             _decimal(value) if slot.per_page else slot.format(value)
             for slot, value in zip(self.slots, values, strict=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -276,7 +276,7 @@ class TypstLayout:
         return items
 
     def _running_text(
-        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: list[Any]
+        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: Mapping[str, Any]
     ) -> list[list[Any]]:
         if not self.page_totals:
             return list(events)
@@ -401,7 +401,7 @@ class TypstLayout:
             else:
                 cells = [cell.text(event) for cell in spec.cells]
             if totals is not None and event.band == "detail":  # carries the running values
-                yield [spec.index, cells, totals.values(event)]
+                yield [spec.index, cells, event.variables]
             else:
                 yield [spec.index, cells]
             if event.band == "title" and column_header is not None:
