@@ -81,6 +81,29 @@ def test_grouped_report_matches_page_for_page(
     text = pypdf.PdfReader(tmp_path / "segmented.pdf").pages[-1].extract_text()
     assert f"Page {sink.pages} of {sink.pages}" in text
     assert _bookmarks(tmp_path / "segmented.pdf")[0][0] == 0  # regions, with customers inside
+    for name in ("segmented.pdf", "whole.pdf"):  # page numbers too, on every chunk's first page
+        assert {font.split("+")[-1] for font in _fonts(tmp_path / name)} == {
+            "Inter-Regular-Identity-H",
+            "Inter-Bold-Identity-H",
+            "Inter-Italic-Identity-H",
+        }, name
+
+
+def _fonts(path: Path) -> set[str]:
+    """The fonts drawn with on any page, its overlay and other form XObjects included."""
+    found: set[str] = set()
+
+    def visit(resources: Any) -> None:
+        for font in resources.get("/Font", {}).values():
+            found.add(str(font.BaseFont))
+        for xobject in resources.get("/XObject", {}).values():
+            if "/Resources" in xobject:
+                visit(xobject.Resources)
+
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            visit(page.obj.Resources)
+    return found
 
 
 def test_group_headers_are_reprinted_on_every_page_their_group_continues_on(
