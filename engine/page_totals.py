@@ -116,10 +116,11 @@ class PageTotals:
         """The values page bands show, as the template takes them: exact running sums, or
         the formatted text. A detail record carries its event's variables as they are;
         they are made text only for the few records the template reads them at."""
-        values = [variables.get(slot.variable) for slot in self.slots]
         return [
-            _decimal(value) if slot.per_page else slot.format(value)
-            for slot, value in zip(self.slots, values, strict=True)
+            _decimal(variables.get(slot.variable))
+            if slot.per_page
+            else slot.format(variables.get(slot.variable))
+            for slot in self.slots
         ]
 
 

@@ -216,7 +216,7 @@ class TypstLayout:
             "bands": self.bands if bands is None else bands,
             "open": state["open"],
             "running": self.page_totals.texts(state["running"]),
-            "items": self._items(self._running_text(events, marked, state["running"]), marked),
+            "items": self._items(events, marked, state["running"]),
         }
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
@@ -254,15 +254,26 @@ class TypstLayout:
         cells = record[1]
         return all(fit(cells[i]) for i, fit in fits)
 
-    def _items(self, records: Sequence[list[Any]], marked: Sequence[bool] | None) -> list[Any]:
-        """The records as the template reads them: runs of records it lays out as the
-        lines of one paragraph (`{"r": band, "e": records}`), marked records (`{"m":
+    def _items(
+        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: Mapping[str, Any]
+    ) -> list[Any]:
+        """The records as the template reads them, in one pass: runs of records it lays out
+        as the lines of one paragraph (`{"r": band, "e": records}`), marked records (`{"m":
         number, "e": record}`) and the other records as they are. Grouped here, so that
-        the template spends no operation per record on deciding."""
+        the template spends no operation per record on deciding. A detail record's
+        variables become the texts page bands show: on every record without marks, only
+        on the marked ones (with the latest values) otherwise."""
+        texts = self.page_totals.texts if self.page_totals else None
         items: list[Any] = []
         run: dict[str, Any] | None = None
-        for number, record in enumerate(records):
+        for number, event in enumerate(events):
+            record = event
+            if texts is not None and len(event) > 2:  # a detail record and its variables
+                running = event[2]
+                record = event[:2] if marked is not None else [*event[:2], texts(running)]
             if marked is not None and marked[number]:
+                if texts is not None:
+                    record = [*event[:2], texts(running)]
                 items.append({"m": number, "e": record})
                 run = None
             elif self._joins(record):
@@ -274,21 +285,6 @@ class TypstLayout:
                 items.append(record)
                 run = None
         return items
-
-    def _running_text(
-        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: Mapping[str, Any]
-    ) -> list[list[Any]]:
-        if not self.page_totals:
-            return list(events)
-        texts = self.page_totals.texts
-        if marked is None:
-            return [[e[0], e[1], texts(e[2])] if len(e) > 2 else e for e in events]
-        out: list[list[Any]] = []
-        for event, mark in zip(events, marked, strict=True):
-            if len(event) > 2:
-                running = event[2]
-            out.append([event[0], event[1], texts(running)] if mark else event[:2])
-        return out
 
     def start_state(self) -> dict[str, Any]:
         """What the template carries from page to page, before the first record: the
