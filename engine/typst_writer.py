@@ -258,11 +258,12 @@ class TypstLayout:
         self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: Mapping[str, Any]
     ) -> list[Any]:
         """The records as the template reads them, in one pass: runs of records it lays out
-        as the lines of one paragraph (`{"r": band, "e": records}`), marked records (`{"m":
-        number, "e": record}`) and the other records as they are. Grouped here, so that
-        the template spends no operation per record on deciding. A detail record's
-        variables become the texts page bands show: on every record without marks, only
-        on the marked ones (with the latest values) otherwise."""
+        as the lines of one paragraph (`{"r": band, "e": [values, ...]}`, and `"u":
+        [running texts, ...]` when they carry them), marked records (`{"m": number, "e":
+        record}`) and the other records as they are. Grouped here, so that the template
+        spends no operation per record on deciding. A detail record's variables become the
+        texts page bands show: on every record without marks, only on the marked ones
+        (with the latest values) otherwise."""
         texts = self.page_totals.texts if self.page_totals else None
         items: list[Any] = []
         run: dict[str, Any] | None = None
@@ -279,8 +280,12 @@ class TypstLayout:
             elif self._joins(record):
                 if run is None or run["r"] != record[0] or len(run["e"]) == LINES_PER_RUN:
                     run = {"r": record[0], "e": []}
+                    if len(record) > 2:
+                        run["u"] = []
                     items.append(run)
-                run["e"].append(record)
+                run["e"].append(record[1])
+                if len(record) > 2:
+                    run["u"].append(record[2])
             else:
                 items.append(record)
                 run = None

@@ -37,16 +37,42 @@ def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
     items = json.loads((tmp_path / "data.json").read_text())["items"]
 
     running = layout.page_totals.texts(layout.start_state()["running"])
+
+    def run(lines: list[list[object]]) -> dict[str, object]:
+        return {"r": detail, "e": [values for _, values in lines]}
+
     assert (
         items
         == [
             customer,  # a group header is a block of its own
-            {"r": detail, "e": records[1 : 1 + LINES_PER_RUN]},  # a run is full
-            {"r": detail, "e": records[1 + LINES_PER_RUN : 70]},
+            run(records[1 : 1 + LINES_PER_RUN]),  # a run is full
+            run(records[1 + LINES_PER_RUN : 70]),
             {"m": 70, "e": [*records[70], running]},  # a marked record ends a run
             customer,
-            {"r": detail, "e": [line("Q1"), line("Q2")]},
+            run([line("Q1"), line("Q2")]),
             wrapping,  # may wrap: never a line of a run
-            {"r": detail, "e": [line("Q3"), line("Q4")]},
+            run([line("Q3"), line("Q4")]),
         ]
     )
+
+
+def test_runs_of_a_whole_document_carry_the_running_values_of_each_line(
+    small_demo: sa.Engine, tmp_path: Path
+) -> None:
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    plan, _, _ = check_report(definition, small_demo, {})
+    layout = TypstLayout(definition, plan)
+    detail = layout.band_index("detail")
+    totals = layout.page_totals
+    variables = [{slot.variable: i for slot in totals.slots} for i in range(3)]
+    records = [
+        [detail, [str(i), "2024-01-08", "P", "1", "7.49", "", "7.49"], variables[i]]
+        for i in range(3)
+    ]
+
+    layout.write_folder(tmp_path, records)  # no marks: one document
+    items = json.loads((tmp_path / "data.json").read_text())["items"]
+
+    assert items == [
+        {"r": detail, "e": [r[1] for r in records], "u": [totals.texts(v) for v in variables]}
+    ]
