@@ -353,6 +353,7 @@ class TypstLayout:
                 "left": length_pt(page.margins.left, size),
                 "right": length_pt(page.margins.right, size),
             },
+            "header_top": length_pt(page.margins.top, size),  # where the page band starts
             "header_gap": _GAP,
             "footer_gap": _GAP,
             "page_header": self.band_index("page_header"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,26 @@ def _bookmarks(path: Path) -> list[tuple[int, str, int]]:
     return found
 
 
+def _placed(path: Path) -> list[list[tuple[float, float, str]]]:
+    """Each page's texts with where they start (points from the bottom left), overlays
+    included, in reading order of position."""
+    pages = []
+    for page in pypdf.PdfReader(path).pages:
+        found: list[tuple[float, float, str]] = []
+
+        def visit(
+            text: str, cm: list[float], tm: list[float], *_: Any, found: list[Any] = found
+        ) -> None:
+            if text.strip():
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                found.append((round(x, 2), round(y, 2), text.strip()))
+
+        page.extract_text(visitor_text=visit)
+        pages.append(sorted(found))
+    return pages
+
+
 def _same_as_one_document(
     engine: sa.Engine, definition: ReportDefinition, given: dict[str, Any], tmp: Path, segment: int
 ) -> TypstSink:
@@ -65,7 +86,9 @@ def _same_as_one_document(
     assert whole_sink.segments == 0
     assert sink.segments >= 4, "the report must span several segments"
     assert len(segmented) == len(whole)
-    for number, (got, want) in enumerate(zip(segmented, whole, strict=True), start=1):
+    placed = _placed(tmp / "whole.pdf")  # the same texts, each where one document puts it
+    pairs = zip(_placed(tmp / "segmented.pdf"), placed, strict=True)
+    for number, (got, want) in enumerate(pairs, start=1):
         assert got == want, f"page {number} differs"
     assert marks == whole_marks
     return sink
@@ -122,6 +145,28 @@ def test_group_headers_are_reprinted_on_every_page_their_group_continues_on(
         regions.append(lines[2])
     reprinted = sum(1 for a, b in itertools.pairwise(regions) if a == b)
     assert reprinted > sink.pages // 2  # most pages continue a region
+
+
+def test_page_numbers_in_the_page_header_sit_where_one_document_puts_them(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    """The header grows with the group headers it reprints; the overlay that lays "Page X
+    of Y" over each page has the same ones, so the number is not drawn over the column
+    header."""
+    text = (EXAMPLES / "sales_by_region.yaml").read_text()
+    page_number = '      - {type: page_number, text: "Page {page} of {pages}", align: right}\n'
+    assert page_number in text
+    text = text.replace(page_number, "").replace(
+        '      - {type: label, text: "Quire demo: sales by region"}\n',
+        '      - {type: label, text: "Quire demo: sales by region", width: 60mm}\n'
+        '      - {type: page_number, text: "Page {page} of {pages}"}\n',
+    )
+    definition = parse_definition(text)
+    _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
+    pages = _placed(tmp_path / "segmented.pdf")
+    numbers = [(x, y) for page in pages for x, y, text in page if re.match(r"Page \d+ of", text)]
+    assert len(numbers) == len(pages)
+    assert len(set(numbers)) == 1, "the page number moved between pages"
 
 
 def test_page_breaks_per_group_match(demo: sa.Engine, tmp_path: Path) -> None:
