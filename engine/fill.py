@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from engine.definition import ReportDefinition, VariableFunction
@@ -133,6 +134,7 @@ def fill_batches(
     in_detail = [v for v in variables if v.name in shown]  # what detail events carry
     group_columns = plan.group_columns
     depth = len(group_columns)
+    group_key = itemgetter(*group_columns) if group_columns else _no_groups
 
     def snapshot() -> dict[str, Any]:
         return {v.name: v.accumulator.result() for v in variables}
@@ -145,6 +147,8 @@ def fill_batches(
             if previous is None:
                 emit(BandEvent("title", row, snapshot()))
                 start = 0
+            elif group_key(row) == group_key(previous):  # most rows: no group changes
+                start = depth
             else:
                 start = next(
                     (
@@ -167,12 +171,7 @@ def fill_batches(
                     emit(BandEvent(band_key("group_header", level), row, values))
             for accumulator in counted:
                 accumulator.count += 1
-            for column, accumulators in summed:
-                value = row[column]
-                if isinstance(value, float):  # made exact once for every sum of the column
-                    value = exact(value)
-                for accumulator in accumulators:
-                    accumulator.add(value)
+            _add_to_sums(row, summed)
             for column, accumulator in fed:
                 accumulator.add(row[column])
             values = {v.name: v.accumulator.result() for v in in_detail} if in_detail else _NONE
@@ -192,3 +191,21 @@ def fill_batches(
 
 
 _NONE: dict[str, Any] = {}
+
+
+def _no_groups(row: Row) -> None:
+    return None
+
+
+def _add_to_sums(row: Row, summed: list[tuple[int, list[_Accumulator]]]) -> None:
+    """`_Accumulator.add` for every sum and average, inlined: it runs for every row."""
+    for column, accumulators in summed:
+        value = row[column]
+        if value is None:
+            continue
+        if isinstance(value, float):  # made exact once for every sum of the column
+            value = exact(value)
+        for accumulator in accumulators:
+            accumulator.count += 1
+            total = accumulator.value
+            accumulator.value = value if total is None else total + value
