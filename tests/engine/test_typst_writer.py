@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from engine.document import load_definition
@@ -14,12 +15,16 @@ from engine.typst_writer import LINES_PER_RUN, TypstLayout
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
-    small_demo: sa.Engine, tmp_path: Path
-) -> None:
+@pytest.fixture
+def layout(small_demo: sa.Engine) -> TypstLayout:
     definition = load_definition(EXAMPLES / "sales_by_region.yaml")
     plan, _, _ = check_report(definition, small_demo, {})
-    layout = TypstLayout(definition, plan)
+    return TypstLayout(definition, plan)
+
+
+def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
+    layout: TypstLayout, tmp_path: Path
+) -> None:
     detail, header = layout.band_index("detail"), layout.band_index("group_header:1")
     assert detail is not None and header is not None
 
@@ -57,11 +62,8 @@ def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
 
 
 def test_runs_of_a_whole_document_carry_the_running_values_of_each_line(
-    small_demo: sa.Engine, tmp_path: Path
+    layout: TypstLayout, tmp_path: Path
 ) -> None:
-    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
-    plan, _, _ = check_report(definition, small_demo, {})
-    layout = TypstLayout(definition, plan)
     detail = layout.band_index("detail")
     totals = layout.page_totals
     variables = [{slot.variable: i for slot in totals.slots} for i in range(3)]
