@@ -337,7 +337,8 @@ class TypstLayout:
         footer = self._specs.get("page_footer")
         header_height = sum(self._height(s.index) for s in header if s is not None)
         footer_height = self._height(footer.index) if footer else 0.0
-        top = length_pt(page.margins.top, size) + header_height + (_GAP if header_height else 0)
+        header_top = length_pt(page.margins.top, size)  # where the page band starts
+        top = header_top + header_height + (_GAP if header_height else 0)
         bottom = (
             length_pt(page.margins.bottom, size) + footer_height + (_GAP if footer_height else 0)
         )
@@ -353,7 +354,7 @@ class TypstLayout:
                 "left": length_pt(page.margins.left, size),
                 "right": length_pt(page.margins.right, size),
             },
-            "header_top": length_pt(page.margins.top, size),  # where the page band starts
+            "header_top": header_top,
             "header_gap": _GAP,
             "footer_gap": _GAP,
             "page_header": self.band_index("page_header"),
