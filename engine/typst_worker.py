@@ -35,6 +35,11 @@ import typst
 
 __all__ = ("TypstFailed", "WorkerPool", "typst_fonts", "typst_message")
 
+# glibc's malloc asks the kernel for huge pages (where it grants them on request): each
+# compiling child touches its 100-200 MB afresh, a page fault every 4 KB. Measured at 100K
+# rows: page faults 750K -> 270K, system time 2.2 -> 1.3 s, the run's CPU -7%. Settings
+# the caller gave come after ours, so theirs win; other C libraries ignore the variable.
+_MALLOC_TUNING = "glibc.malloc.hugetlb=1"
 COMPILES_PER_CHILD = 1  # measured at 100K rows: 2 took the processes from 357 to 422 MB
 FONT_DIR = Path(__file__).parent / "fonts"
 _FONTS: list[Any] = []
@@ -127,6 +132,7 @@ class _Worker:
         self.process = subprocess.Popen(  # noqa: S603  # our own file, no user input
             [sys.executable, "-I", str(Path(__file__).resolve()), str(share)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+            env={**os.environ, "GLIBC_TUNABLES": _tunables(os.environ.get("GLIBC_TUNABLES"))},
         )  # fmt: skip
 
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
@@ -160,6 +166,10 @@ class _Worker:
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         return self.process.stdin, self.process.stdout
+
+
+def _tunables(given: str | None) -> str:
+    return f"{_MALLOC_TUNING}:{given}" if given else _MALLOC_TUNING
 
 
 def _compile_pdf(folder: str, inputs: dict[str, str], target: str) -> None:

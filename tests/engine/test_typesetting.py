@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +245,37 @@ def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) 
         assert pool._all[0] is not worker and len(pool._all) == 1
     finally:
         pool.close()
+
+
+def test_compiling_children_ask_malloc_for_huge_pages_keeping_the_callers_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker is started with the setting (its forked children inherit it); glibc
+    rewrites the variable in place as it reads it, so /proc/PID/environ cannot tell."""
+    started: list[dict[str, str]] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        started.append(kwargs["env"])
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    ours = "glibc.malloc.hugetlb=1"
+    for given, expected in (
+        (None, ours),
+        ("glibc.malloc.hugetlb=0", f"{ours}:glibc.malloc.hugetlb=0"),
+    ):
+        if given is None:
+            monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+        else:
+            monkeypatch.setenv("GLIBC_TUNABLES", given)
+        pool = WorkerPool(1)
+        try:
+            assert pool.serving_pid() > 0  # it runs
+        finally:
+            pool.close()
+        assert started[-1]["GLIBC_TUNABLES"] == expected  # the caller's comes last: it wins
+        assert started[-1]["PATH"] == os.environ["PATH"]  # the rest is passed on
 
 
 def test_join_writes_pages_outline_and_title_that_readers_accept(tmp_path: Path) -> None:
