@@ -2,8 +2,11 @@
 
 The layout of every band (widths resolved to points, alignments, styles, label texts) and
 the formatted cells of every event are written as JSON next to a copy of
-`templates/report.typ`; Typst reads them as data. Fonts come only from the package's own
-folder, so a report looks the same on every machine.
+`templates/report.typ`; Typst reads them as data. Beside them, `rows.typ` holds the loop
+that lays out the records of each band whose cells are exactly its values, written out
+from the band's widths and alignments (numbers and keywords this module makes, never text
+from a definition or a row). Fonts come only from the package's own folder, so a report
+looks the same on every machine.
 """
 
 from __future__ import annotations
@@ -219,9 +222,40 @@ class TypstLayout:
             "items": self._items(events, marked, state["running"]),
         }
         shutil.copyfile(TEMPLATE, folder / "report.typ")
+        (folder / "rows.typ").write_text(self._rows_module, encoding="utf-8")
         # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         (folder / "data.json").write_text(text, encoding="utf-8")
+
+    @cached_property
+    def _rows_module(self) -> str:
+        """`rows.typ`: for each band whose one row of cells is exactly its values, in
+        order and unstyled (most detail bands), a function laying out records as lines.
+        Written out per band, each cell costs Typst two operations (about 2,500
+        instructions each) instead of six in a loop over the cells, and a value at the
+        left needs no `align`; one aligned otherwise is pushed by fractional spacing,
+        which lays out faster than `align` and to the same place. Measured on a
+        2,000-record segment: 7% fewer instructions."""
+        lines = [
+            "// Written by engine/typst_writer.py from the report's band layout: see there.",
+            "#let push = h(1fr)",
+            "#let unrolled = (:)",
+        ]
+        for index, band in enumerate(self.bands):
+            rows = band["rows"]
+            if len(rows) != 1 or rows[0]["kind"] != "cells" or not rows[0]["cells"]:
+                continue
+            cells = rows[0]["cells"]
+            if any(c["k"] != "value" or c["style"] or c["i"] != k for k, c in enumerate(cells)):
+                continue
+            names = ", ".join(f"v{k}" for k in range(len(cells)))
+            lines.append(f'#unrolled.insert("{index}", events => for ({names},) in events {{')
+            for k, cell in enumerate(cells):
+                v = f"v{k}"
+                body = {"left": v, "right": f"[#push#{v}]", "center": f"[#push#{v}#push]"}
+                lines.append(f"  box(width: {cell['w']:.3f}pt, {body[cell['a']]})")
+            lines.append("  linebreak()\n})")
+        return "\n".join(lines) + "\n"
 
     @cached_property
     def _join_limits(self) -> dict[int, list[tuple[int, Callable[[str], bool]]]]:

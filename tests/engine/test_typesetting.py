@@ -23,6 +23,7 @@ from engine.pipeline import run_pipeline
 from engine.render import check_report
 from engine.sinks.typst_sink import TypstSink
 from engine.typst_worker import TypstFailed, WorkerPool
+from engine.typst_writer import TypstLayout, compile_source
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -168,6 +169,50 @@ def test_page_numbers_in_the_page_header_sit_where_one_document_puts_them(
     numbers = [(x, y) for page in pages for x, y, text in page if re.match(r"Page \d+ of", text)]
     assert len(numbers) == len(pages)
     assert len(set(numbers)) == 1, "the page number moved between pages"
+
+
+VALUES_ONLY = """
+title: Values only
+source: {table: products}
+bands:
+  detail:
+    elements:
+      - {type: field, expression: sku, width: 30mm}
+      - {type: field, expression: name, width: 70mm, align: center}
+      - {type: field, expression: list_price, width: 28mm, align: right}
+      - {type: field, expression: sku}
+"""
+
+
+def test_bands_of_values_are_laid_out_by_written_out_loops_as_the_template_would(
+    small_demo: sa.Engine, tmp_path: Path
+) -> None:
+    """rows.typ lays the lines out where the template's own loop does, every alignment
+    included; the values stay text, whatever markup they hold, and never enter it."""
+    definition = parse_definition(VALUES_ONLY)
+    plan, _, _ = check_report(definition, small_demo, {})
+    layout = TypstLayout(definition, plan)
+    detail = layout.band_index("detail")
+    odd = ['#panic("no")', "*not bold* $x$", "] [", "\\ // <label> @ref", "_ ` ~"]
+    records = [[detail, [odd[i % 5], odd[(i + 2) % 5], f"{i}.99", odd[(i + 4) % 5]]]
+               for i in range(40)]  # fmt: skip
+    placed = []
+    for name in ("unrolled", "looped"):
+        folder = tmp_path / name
+        folder.mkdir()
+        layout.write_folder(folder, records)
+        rows = (folder / "rows.typ").read_text()
+        assert not any(value in rows for value in odd)
+        if name == "looped":  # the template's own loop, as for bands rows.typ leaves out
+            (folder / "rows.typ").write_text("#let unrolled = (:)\n")
+        (folder / "out.pdf").write_bytes(compile_source(folder)[0])
+        placed.append(_placed(folder / "out.pdf"))
+    unrolled, looped = placed
+    assert unrolled == looped
+    texts = [text for _, _, text in unrolled[0]]
+    assert texts.count('#panic("no")') == 24 and texts.count("] [") == 24  # 40 lines, 3 cells
+    columns = {x for x, _, text in unrolled[0] if text == "*not bold* $x$"}
+    assert len(columns) == 3  # once in each column but the price's
 
 
 def test_page_breaks_per_group_match(demo: sa.Engine, tmp_path: Path) -> None:
