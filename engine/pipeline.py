@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from engine.cache import DEFAULT_CACHE, QueryCache, query_key
+from engine.collector import fewer_collections
 from engine.definition import ReportDefinition
 from engine.fill import BandEvent, fill_batches
 from engine.loader import DEFAULT_BATCH_SIZE, Loader, LoadStats
@@ -122,6 +123,7 @@ def estimate_rows(
     return result
 
 
+@fewer_collections()
 def run_pipeline(
     definition: ReportDefinition,
     engine: sa.Engine,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import loader as loader_module
+from engine.collector import YOUNG_THRESHOLD
 from engine.definition import ReportDefinition
 from engine.demo_data import generate_demo
 from engine.document import load_definition, parse_definition
@@ -229,6 +231,25 @@ def test_cancel_takes_effect_within_one_batch_and_discards_output(sqlite_demo: s
         run_pipeline(definition, sqlite_demo, plan, params, [sink], control=control, batch_size=200)
     assert sink.writes == 2
     assert sink.discarded and not sink.finished
+
+
+def test_a_run_collects_garbage_less_often_and_gives_the_thresholds_back(
+    sqlite_demo: sa.Engine,
+) -> None:
+    definition, plan, params = _plan(sqlite_demo)
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    sink = _Recorder(lambda _: during.append(gc.get_threshold()))
+    run_pipeline(definition, sqlite_demo, plan, params, [sink], batch_size=500)
+    assert during and all(t == (YOUNG_THRESHOLD, *before[1:]) for t in during)
+    assert gc.get_threshold() == before
+
+    def fail(_: _Recorder) -> None:
+        raise RuntimeError("the sink broke")
+
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        run_pipeline(definition, sqlite_demo, plan, params, [_Recorder(fail)], batch_size=500)
+    assert gc.get_threshold() == before
 
 
 def test_pause_holds_the_loader_and_resume_finishes(sqlite_demo: sa.Engine) -> None:
