@@ -10,13 +10,15 @@ stored (still compressed).
 
 Page numbers "of Y" are known only at the end. With `overlays`, every page is written
 with a reference to a form XObject whose number is reserved, not yet written; `overlay`
-later writes each page's numbers (a page typeset by Typst) into those reserved objects.
-No page is read or stamped twice.
+later writes each page's numbers (a page typeset by Typst) into those reserved objects,
+or `stamp` writes them all from a few specimens (engine.page_stamps). No page is read or
+stamped twice.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -25,9 +27,12 @@ from typing import IO, Any
 
 import pikepdf
 
+from engine.page_stamps import PageStamps
+
 __all__ = ("PdfJoiner",)
 
 Bookmark = tuple[int, str, int]  # (level from 0, title, page index from 0)
+_STREAM_KEYS = ("/Length", "/Filter", "/DecodeParms")  # what a stream's own data decides
 _OVERLAY = "/QuireOverlay"  # the form XObject's name in each page's resources
 # A string literal (qpdf escapes the parentheses in one), or a reference: "12 0 R".
 _REFERENCE = re.compile(rb"\((?:\\.|[^\\()])*\)|(\d+) (\d+) R\b", re.DOTALL)
@@ -74,6 +79,30 @@ class PdfJoiner:
                 form = page.as_form_xobject()
                 self._writer.write(self._overlays[first + index], _body(form, copier))
                 copier.flush()
+
+    def stamp(self, path: Path, shown: Sequence[int]) -> bool:
+        """Lay its numbers over every page, stamped from the specimens in the PDF at `path`
+        (page i shows number shown[i]); False, with nothing written, if they cannot stand
+        for every page."""
+        assert self._overlays is not None, "the joiner was made without overlays"
+        with pikepdf.open(path) as pdf:
+            stamps = PageStamps.learn(pdf, shown)
+            if stamps is None:
+                return False
+            copier = _Copier(self._writer, pdf)
+            heads: dict[int, dict[str, Any]] = {}  # the form's entries, per specimen page
+            for index, form in enumerate(self._overlays):
+                page = stamps.page(index + 1)
+                if page not in heads:
+                    entries = pdf.pages[page].as_form_xobject().stream_dict.items()
+                    heads[page] = {k: v for k, v in entries if k not in _STREAM_KEYS}
+                data = zlib.compress(stamps.content(index + 1))
+                head = _dictionary(
+                    heads[page], copier, extra=b"/Filter /FlateDecode /Length %d" % len(data)
+                )
+                self._writer.write(form, head + b"\nstream\n" + data + b"\nendstream")
+            copier.flush()
+        return True
 
     def finish(self, title: str, bookmarks: Sequence[Bookmark]) -> int:
         """Write the page tree, outline, information and cross-references; the page count."""

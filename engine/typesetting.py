@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.errors import RenderError
 from engine.layout import PAPER_MM
+from engine.page_stamps import specimen_numbers
 from engine.pdf_join import PdfJoiner
 from engine.typst_worker import TypstFailed, WorkerPool
 from engine.typst_writer import TypstLayout
@@ -297,13 +298,20 @@ class SegmentedTypesetter:
     def _number_pages(self) -> None:
         """Lay the page numbers over the joined pages, now that the count is known.
 
-        The numbers are typeset SEGMENT_PAGES pages at a time, by both workers at once,
-        and each chunk is written into the joined PDF as soon as it is ready.
+        They are stamped from specimens typeset once (engine.page_stamps). If those cannot
+        stand for every page, the numbers are typeset SEGMENT_PAGES pages at a time, by
+        both workers at once, and each chunk is written into the joined PDF when ready.
         """
         folder = self.folder / "numbers"
         folder.mkdir()
         self.layout.write_folder(folder, [])
         total = self._pages
+        shown = specimen_numbers(total)
+        path = folder / "specimens.pdf"
+        inputs = {"mode": "numbers", "shown": ",".join(map(str, shown)), "total": str(total)}
+        self._run(self._workers.compile_pdf, folder, inputs, path)
+        if self._joiner.stamp(path, shown):
+            return
         chunks: list[tuple[int, Path, Future[Any]]] = []
         for start in range(0, total, SEGMENT_PAGES):
             count = min(SEGMENT_PAGES, total - start)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine import typesetting
 from engine.definition import ReportDefinition
 from engine.document import load_definition, parse_definition
+from engine.page_stamps import PageStamps
 from engine.pdf_join import PdfJoiner
 from engine.pipeline import run_pipeline
 from engine.render import check_report
@@ -96,15 +97,29 @@ def _same_as_one_document(
     return sink
 
 
+@pytest.mark.parametrize("numbers", ["stamped", "typeset"])
 def test_grouped_report_matches_page_for_page(
-    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numbers: str
 ) -> None:
-    monkeypatch.setattr(typesetting, "SEGMENT_PAGES", 7)  # page numbers in several chunks
+    """Page numbers stamped from specimens, or (where specimens cannot stand for every
+    page) typeset page by page: either way where one document puts them."""
+    typeset: list[int] = []
+    overlay = PdfJoiner.overlay
+
+    def typeset_chunk(joiner: PdfJoiner, path: Path, first: int) -> None:
+        typeset.append(first)
+        overlay(joiner, path, first)
+
+    monkeypatch.setattr(PdfJoiner, "overlay", typeset_chunk)
+    if numbers == "typeset":
+        monkeypatch.setattr(PageStamps, "learn", classmethod(lambda *_: None))
+        monkeypatch.setattr(typesetting, "SEGMENT_PAGES", 7)  # page numbers in several chunks
     definition = load_definition(EXAMPLES / "sales_by_region.yaml")
     sink = _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
     assert sink.pages > 20
     text = pypdf.PdfReader(tmp_path / "segmented.pdf").pages[-1].extract_text()
     assert f"Page {sink.pages} of {sink.pages}" in text
+    assert typeset == ([] if numbers == "stamped" else list(range(0, sink.pages, 7)))
     assert _bookmarks(tmp_path / "segmented.pdf")[0][0] == 0  # regions, with customers inside
     for name in ("segmented.pdf", "whole.pdf"):  # page numbers too, on every chunk's first page
         assert {font.split("+")[-1] for font in _fonts(tmp_path / name)} == {
