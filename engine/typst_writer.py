@@ -230,7 +230,8 @@ class TypstLayout:
     @cached_property
     def _rows_module(self) -> str:
         """`rows.typ`: for each band whose one row of cells is exactly its values, in
-        order and unstyled (most detail bands), a function laying out records as lines.
+        order and unstyled (most detail bands), perhaps ruled off below, a function
+        laying out records as lines (given the rule the template prepared, if any).
         Written out per band, each cell costs Typst two operations (about 2,500
         instructions each) instead of six in a loop over the cells, and a value at the
         left needs no `align`; one aligned otherwise is pushed by fractional spacing,
@@ -243,13 +244,16 @@ class TypstLayout:
         ]
         for index, band in enumerate(self.bands):
             rows = band["rows"]
-            if len(rows) != 1 or rows[0]["kind"] != "cells" or not rows[0]["cells"]:
+            if not _ruled_cells(rows) or not rows[0]["cells"]:
                 continue
             cells = rows[0]["cells"]
             if any(c["k"] != "value" or c["style"] or c["i"] != k for k, c in enumerate(cells)):
                 continue
             names = ", ".join(f"v{k}" for k in range(len(cells)))
-            lines.append(f'#unrolled.insert("{index}", events => for ({names},) in events {{')
+            head = f"(events, rule) => for ({names},) in events {{"
+            lines.append(f'#unrolled.insert("{index}", {head}')
+            if len(rows) == 2:  # the rule below, drawn from the line's start
+                lines.append("  rule")
             for k, cell in enumerate(cells):
                 v = f"v{k}"
                 body = {"left": v, "right": f"[#push#{v}]", "center": f"[#push#{v}#push]"}
@@ -266,7 +270,7 @@ class TypstLayout:
         limits: dict[int, list[tuple[int, Callable[[str], bool]]]] = {}
         for index, band in enumerate(self.bands):
             rows = band["rows"]
-            if len(rows) != 1 or rows[0]["kind"] != "cells" or band["fill"] or band["style"]:
+            if not _ruled_cells(rows) or band["fill"] or band["style"]:
                 continue
             if band["page_break"] or band["level"] is not None or band["close"] is not None:
                 continue
@@ -391,6 +395,7 @@ class TypstLayout:
             "header_top": header_top,
             "header_gap": _GAP,
             "footer_gap": _GAP,
+            "content_width": self._width,
             "page_header": self.band_index("page_header"),
             "page_footer": self.band_index("page_footer"),
             "column_header": column_header.index if column_header else None,
@@ -467,6 +472,13 @@ def compile_source(
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     return [result] if isinstance(result, bytes) else list(result)
+
+
+def _ruled_cells(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """One row of cells, perhaps with a rule below it: a band the template can lay out as
+    lines of one paragraph, the rule drawn from each line."""
+    kinds = [row["kind"] for row in rows]
+    return kinds in (["cells"], ["cells", "line"])
 
 
 def _style(style: Style) -> dict[str, Any] | None:

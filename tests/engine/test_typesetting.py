@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -228,6 +229,62 @@ def test_bands_of_values_are_laid_out_by_written_out_loops_as_the_template_would
     assert texts.count('#panic("no")') == 24 and texts.count("] [") == 24  # 40 lines, 3 cells
     columns = {x for x, _, text in unrolled[0] if text == "*not bold* $x$"}
     assert len(columns) == 3  # once in each column but the price's
+
+
+def _rules(path: Path) -> list[list[tuple[float, ...]]]:
+    """Each page's straight strokes, as (x0, y0, x1, y1) in points from the bottom left."""
+    pages = []
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            found: list[tuple[float, ...]] = []
+            matrix, saved = pikepdf.Matrix(), []
+            start = (0.0, 0.0)
+            for operands, operator in pikepdf.parse_content_stream(page):
+                op = str(operator)
+                if op == "q":
+                    saved.append(matrix)
+                elif op == "Q":
+                    matrix = saved.pop()
+                elif op == "cm":
+                    matrix = pikepdf.Matrix(*map(float, operands)) @ matrix
+                elif op in ("m", "l"):
+                    point = matrix.transform((float(operands[0]), float(operands[1])))
+                    if op == "l":
+                        found.append(tuple(round(v, 3) for v in (*start, *point)))
+                    start = point
+            pages.append(sorted(found))
+    return pages
+
+
+def test_ruled_records_are_laid_out_as_lines_where_blocks_of_their_own_would_be(
+    small_demo: sa.Engine, tmp_path: Path
+) -> None:
+    """A detail band ruled off below is laid out as the lines of one paragraph, each rule
+    drawn from its line: every text and every rule lands where a block per record (the
+    layout of a marked record) puts it, across page breaks too."""
+    definition = parse_definition(
+        VALUES_ONLY + "      - {type: line, thickness: 0.3, color: '#e5e7eb'}\n"
+    )
+    plan, _, _ = check_report(definition, small_demo, {})
+    layout = TypstLayout(definition, plan)
+    detail = layout.band_index("detail")
+    records = [[detail, [f"S-{i}", f"Name {i % 7}", f"{i}.99", "x"]] for i in range(150)]
+    assert "rule" in layout._rows_module
+    drawn = []
+    for marked in (None, [True] * len(records)):
+        folder = tmp_path / ("blocks" if marked else "lines")
+        folder.mkdir()
+        layout.write_folder(folder, records, marked=marked)
+        items = json.loads((folder / "data.json").read_text())["items"]
+        assert any("r" in item for item in items if isinstance(item, dict)) == (marked is None)
+        pdf = folder / "out.pdf"
+        pdf.write_bytes(compile_source(folder, {"mode": "segment"})[0])
+        drawn.append((_placed(pdf), _rules(pdf)))
+    (lines_text, lines_rules), (blocks_text, blocks_rules) = drawn
+    assert len(lines_text) >= 2, "the records must run over a page break"
+    assert lines_text == blocks_text
+    assert lines_rules == blocks_rules
+    assert sum(map(len, lines_rules)) == len(records)
 
 
 def test_page_breaks_per_group_match(demo: sa.Engine, tmp_path: Path) -> None:
