@@ -187,6 +187,32 @@ def test_page_numbers_in_the_page_header_sit_where_one_document_puts_them(
     assert len(set(numbers)) == 1, "the page number moved between pages"
 
 
+def test_page_numbers_in_header_and_footer_are_both_stamped(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two numbers a page, one centred: each digit of each is stamped where Typst puts it,
+    and no page of numbers is typeset."""
+
+    def typeset(*_: Any) -> None:
+        raise AssertionError("the numbers were typeset, not stamped")
+
+    monkeypatch.setattr(PdfJoiner, "overlay", typeset)
+    text = (
+        (EXAMPLES / "sales_by_region.yaml")
+        .read_text()
+        .replace(
+            '      - {type: label, text: "Quire demo: sales by region"}\n',
+            '      - {type: label, text: "Quire demo: sales by region", width: 60mm}\n'
+            '      - {type: page_number, text: "{page}/{pages}", align: center}\n',
+        )
+    )
+    sink = _same_as_one_document(
+        demo, parse_definition(text), {"start": "2025-06-01"}, tmp_path, 400
+    )
+    last = pypdf.PdfReader(tmp_path / "segmented.pdf").pages[-1].extract_text()
+    assert f"{sink.pages}/{sink.pages}" in last and f"Page {sink.pages} of" in last
+
+
 VALUES_ONLY = """
 title: Values only
 source: {table: products}
