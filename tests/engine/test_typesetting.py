@@ -130,6 +130,17 @@ def test_grouped_report_matches_page_for_page(
         }, name
 
 
+def _colours(path: Path) -> set[str]:
+    """The RGB colours text and strokes are drawn in on every page, as '#rrggbb'."""
+    found: set[str] = set()
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            for operands, operator in pikepdf.parse_content_stream(page):
+                if str(operator) in ("scn", "SCN") and len(operands) == 3:
+                    found.add("#" + "".join(f"{round(float(v) * 255):02x}" for v in operands))
+    return found
+
+
 def _fonts(path: Path) -> set[str]:
     """The fonts drawn with on any page, its overlay and other form XObjects included."""
     found: set[str] = set()
@@ -220,8 +231,9 @@ bands:
   detail:
     elements:
       - {type: field, expression: sku, width: 30mm}
-      - {type: field, expression: name, width: 70mm, align: center}
-      - {type: field, expression: list_price, width: 28mm, align: right}
+      - {type: label, text: "#", width: 5mm, color: "#9ca3af"}
+      - {type: field, expression: name, width: 70mm, align: center, italic: true, color: "#4b5563"}
+      - {type: field, expression: list_price, width: 28mm, align: right, bold: true}
       - {type: field, expression: sku}
 """
 
@@ -244,15 +256,22 @@ def test_bands_of_values_are_laid_out_by_written_out_loops_as_the_template_would
         folder.mkdir()
         layout.write_folder(folder, records)
         rows = (folder / "rows.typ").read_text()
-        assert not any(value in rows for value in odd)
+        assert f'unrolled.insert("{detail}"' in rows
+        assert not any(value in rows for value in odd) and "#4b5563" not in rows
         if name == "looped":  # the template's own loop, as for bands rows.typ leaves out
             (folder / "rows.typ").write_text("#let unrolled = (:)\n")
         (folder / "out.pdf").write_bytes(compile_source(folder)[0])
         placed.append(_placed(folder / "out.pdf"))
+        styles = _fonts(folder / "out.pdf"), _colours(folder / "out.pdf")
+        assert {"Inter-Italic-Identity-H", "Inter-Bold-Identity-H"} <= {
+            font.split("+")[-1] for font in styles[0]
+        }
+        assert {"#4b5563", "#9ca3af"} <= styles[1]
     unrolled, looped = placed
     assert unrolled == looped
     texts = [text for _, _, text in unrolled[0]]
     assert texts.count('#panic("no")') == 24 and texts.count("] [") == 24  # 40 lines, 3 cells
+    assert texts.count("#") == 40  # the label, on every line
     columns = {x for x, _, text in unrolled[0] if text == "*not bold* $x$"}
     assert len(columns) == 3  # once in each column but the price's
 
