@@ -123,6 +123,8 @@ def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
             return str(value)
         if places is not None:  # commercial rounding: half away from zero, not half-even
             number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if number.is_zero():  # -0.0, or -0.001 at two places: no sign, as a person writes it
+            number = number.copy_abs()
         return f"{prefix}{format(number, spec)}{suffix}"
 
     return fmt

@@ -47,6 +47,14 @@ def test_remembered_texts_keep_types_apart() -> None:
     assert fmt([1, 2]) == "[1, 2]"  # unhashable values are formatted, not remembered
 
 
+@pytest.mark.parametrize("first", [0.0, -0.0, -0.001])
+def test_zero_has_no_sign_whatever_was_formatted_before(first: float) -> None:
+    """-0.0 equals 0.0 as a key, so the text remembered first used to decide both."""
+    fmt = make_formatter("money")
+    assert [fmt(first), fmt(0.0), fmt(-0.0), fmt(-0.004), fmt(Decimal("-0.00"))] == ["0.00"] * 5
+    assert make_formatter("{.0%}")(-0.001) == "0%"
+
+
 def test_remembered_texts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(formats, "_REMEMBERED", 10)
     fmt = make_formatter("money")
