@@ -230,8 +230,9 @@ class TypstLayout:
     @cached_property
     def _rows_module(self) -> str:
         """`rows.typ`: for each band of one row of values and labels (most detail bands),
-        perhaps ruled off below, a function laying out records as lines. It is given the
-        band's prepared cells (their text styles, the labels' ready boxes) and rule.
+        perhaps ruled off below, a function that, given the band's rule and prepared cells
+        (their text styles, the labels' ready boxes), makes the one laying out records as
+        lines.
         Written out per band, each cell costs Typst two operations (about 2,500
         instructions each) instead of six in a loop over the cells, and a value at the
         left needs no `align`; one aligned otherwise is pushed by fractional spacing,
@@ -245,22 +246,23 @@ class TypstLayout:
         ]
         for index, band in enumerate(self.bands):
             rows = band["rows"]
-            if not _ruled_cells(rows) or not rows[0]["cells"]:
-                continue
+            if not _ruled_cells(rows) or not rows[0]["cells"] or not _plain(band):
+                continue  # the template lays out only plain bands as lines
             cells = rows[0]["cells"]
             values = [c["i"] for c in cells if c["k"] == "value"]
             if any(c["k"] not in ("value", "text") for c in cells) or values != list(
                 range(len(values))
             ):
                 continue
-            lines.append(f'#unrolled.insert("{index}", (events, rule, cells) => {{')
-            for k, cell in enumerate(cells):  # looked up once a run, not once a record
+            lines.append(f'#unrolled.insert("{index}", (rule, cells) => {{')
+            for k, cell in enumerate(cells):  # looked up once, not once a record
                 if cell["k"] == "text":
                     lines.append(f"  let f{k} = cells.at({k}).fixed")
                 elif cell["style"]:
                     lines.append(f"  let s{k} = cells.at({k}).style")
             names = "".join(f"v{i}, " for i in values)
-            lines.append(f"  for ({names}) in events {{" if values else "  for _ in events {")
+            loop = f"for ({names}) in events" if values else "for _ in events"
+            lines.append(f"  events => {loop} {{")
             if len(rows) == 2:  # the rule below, drawn from the line's start
                 lines.append("    rule")
             for k, cell in enumerate(cells):
@@ -486,6 +488,11 @@ def compile_source(
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     return [result] if isinstance(result, bytes) else list(result)
+
+
+def _plain(band: Mapping[str, Any]) -> bool:
+    """No style of its own, not a group's header or footer: the template's `simple`."""
+    return band["style"] is None and band["level"] is None and band["close"] is None
 
 
 def _ruled_cells(rows: Sequence[Mapping[str, Any]]) -> bool:
