@@ -6,8 +6,8 @@ print order, and compared with an independent GROUP BY over the same rows and fi
 
 The SQL mirrors the report's grouping, not the customers table: groups are keyed by region
 *name* then customer *name* (two customers sharing a name in one region are one group),
-ordered by name with NULLs last (customers without a region form a last group whose header
-shows no name). The seed is chosen so that the data has both a shared name within one
+ordered by name with NULLs last (customers without a region form a last group, headed
+"No region"). The seed is chosen so that the data has both a shared name within one
 region and customers without a region, and the test checks that it does.
 
 Amounts are computed exactly in SQL, in integer units of 1/10,000 (prices have 2 decimals,
@@ -52,7 +52,8 @@ FROM_WHERE = """
 CUSTOMER_TOTAL = re.compile(r"^Customer total ([\d,]+) (-?[\d,]+\.\d\d)$")
 REGION_TOTAL = re.compile(r"^Region total ([\d,]+) (-?[\d,]+\.\d\d)$")
 GRAND_TOTAL = re.compile(r"^Grand total ([\d,]+) customers ([\d,]+) lines (-?[\d,]+\.\d\d)$")
-REGION_HEADER = re.compile(r"^Region(?: (?P<name>.+))?$")
+REGION_HEADER = re.compile(r"^Region (?P<name>.+)$")
+NO_REGION = "No region"  # what the header shows for customers without one
 # One line, or two where the page number is stamped over the page (segmented typesetting).
 PAGE_FOOTER = re.compile(
     r"^(Page total (?P<page>-?[\d,]+\.\d\d) Running total (?P<running>-?[\d,]+\.\d\d) ?)?"
@@ -199,9 +200,10 @@ def _parse(lines: list[str]) -> list[Total]:
                 )
             )
         elif match := REGION_HEADER.match(line):
-            if region_open and match["name"] == region:
+            name = None if match["name"] == NO_REGION else match["name"]
+            if region_open and name == region:
                 continue  # reprinted at the top of a page: the region goes on
-            region, expect_customer, region_open = match["name"], True, True
+            region, expect_customer, region_open = name, True, True
         elif expect_customer:
             customer, expect_customer = _customer_name(line), False
     return totals
