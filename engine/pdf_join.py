@@ -96,11 +96,9 @@ class PdfJoiner:
                 if page not in heads:
                     entries = pdf.pages[page].as_form_xobject().stream_dict.items()
                     heads[page] = {k: v for k, v in entries if k not in _STREAM_KEYS}
+                    heads[page]["/Filter"] = pikepdf.Name.FlateDecode
                 data = zlib.compress(stamps.content(index + 1))
-                head = _dictionary(
-                    heads[page], copier, extra=b"/Filter /FlateDecode /Length %d" % len(data)
-                )
-                self._writer.write(form, head + b"\nstream\n" + data + b"\nendstream")
+                self._writer.write(form, _stream_object(heads[page], data, copier))
             copier.flush()
         return True
 
@@ -249,11 +247,15 @@ def _stream(data: bytes) -> bytes:
 def _body(obj: pikepdf.Object, copier: _Copier) -> bytes:
     """An indirect object's own text: a stream with its raw data, or a value."""
     if isinstance(obj, pikepdf.Stream):
-        data = obj.read_raw_bytes()
         entries = {k: v for k, v in obj.stream_dict.items() if k != "/Length"}
-        head = _dictionary(entries, copier, extra=b"/Length %d" % len(data))
-        return head + b"\nstream\n" + data + b"\nendstream"
+        return _stream_object(entries, obj.read_raw_bytes(), copier)
     return copier.rewrite(obj.unparse(resolved=True))
+
+
+def _stream_object(entries: dict[str, Any], data: bytes, copier: _Copier) -> bytes:
+    """A stream of `data` as stored (filters given in `entries`), its length added."""
+    head = _dictionary(entries, copier, extra=b"/Length %d" % len(data))
+    return head + b"\nstream\n" + data + b"\nendstream"
 
 
 def _dictionary(entries: dict[str, Any], copier: _Copier, extra: bytes = b"") -> bytes:

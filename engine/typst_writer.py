@@ -3,9 +3,9 @@
 The layout of every band (widths resolved to points, alignments, styles, label texts) and
 the formatted cells of every event are written as JSON next to a copy of
 `templates/report.typ`; Typst reads them as data. Beside them, `rows.typ` holds the loop
-that lays out the records of each band whose cells are exactly its values, written out
-from the band's widths and alignments (numbers and keywords this module makes, never text
-from a definition or a row). Fonts come only from the package's own folder, so a report
+that lays out the records of each band of values and labels, written out from the band's
+widths and alignments (names, numbers and keywords this module makes, never a text or a
+style from a definition or a row). Fonts come only from the package's own folder, so a report
 looks the same on every machine.
 """
 
@@ -152,18 +152,18 @@ class TypstLayout:
         flush()
         kind, _, level = key.partition(":")
         reprinted = bool(level) and self.definition.groups[int(level)].reprint_header
-        self.bands.append(
-            {
-                "rows": rows,
-                "fill": band.fill,
-                "pad": length_pt(band.padding, size),
-                "page_break": band.page_break_before,
-                "level": int(level) if kind == "group_header" else None,
-                "reprint": reprinted and kind == "group_header",
-                "close": int(level) if reprinted and kind == "group_footer" else None,
-                "style": _style(band),
-            }
-        )
+        data: dict[str, Any] = {
+            "rows": rows,
+            "fill": band.fill,
+            "pad": length_pt(band.padding, size),
+            "page_break": band.page_break_before,
+            "level": int(level) if kind == "group_header" else None,
+            "reprint": reprinted and kind == "group_header",
+            "close": int(level) if reprinted and kind == "group_footer" else None,
+            "style": _style(band),
+        }
+        data["simple"] = _simple(data)
+        self.bands.append(data)
         self._specs[key] = spec
 
     def _cell(
@@ -246,8 +246,8 @@ class TypstLayout:
         ]
         for index, band in enumerate(self.bands):
             rows = band["rows"]
-            if not _ruled_cells(rows) or not rows[0]["cells"] or not _plain(band):
-                continue  # the template lays out only plain bands as lines
+            if not band["simple"] or not rows[0]["cells"]:
+                continue  # the template lays out only simple bands as lines
             cells = rows[0]["cells"]
             values = [c["i"] for c in cells if c["k"] == "value"]
             if any(c["k"] not in ("value", "text") for c in cells) or values != list(
@@ -279,16 +279,14 @@ class TypstLayout:
 
     @cached_property
     def _join_limits(self) -> dict[int, list[tuple[int, Callable[[str], bool]]]]:
-        """Bands whose records may be laid out as the lines of one paragraph (the
-        template's `lines`): one row of cells, no fill, no page break, labels that fit
+        """Bands whose records may be joined into runs, the lines of one paragraph (the
+        template's main loop): simple bands with no fill, no page break, labels that fit
         on one line; for each value cell, its index and the test of its text."""
         size = self.definition.page.font_size
         limits: dict[int, list[tuple[int, Callable[[str], bool]]]] = {}
         for index, band in enumerate(self.bands):
             rows = band["rows"]
-            if not _ruled_cells(rows) or band["fill"] or band["style"]:
-                continue
-            if band["page_break"] or band["level"] is not None or band["close"] is not None:
+            if not band["simple"] or band["fill"] or band["page_break"]:
                 continue
             fits: list[tuple[int, Callable[[str], bool]]] = []
             for cell in rows[0]["cells"]:
@@ -490,16 +488,13 @@ def compile_source(
     return [result] if isinstance(result, bytes) else list(result)
 
 
-def _plain(band: Mapping[str, Any]) -> bool:
-    """No style of its own, not a group's header or footer: the template's `simple`."""
-    return band["style"] is None and band["level"] is None and band["close"] is None
-
-
-def _ruled_cells(rows: Sequence[Mapping[str, Any]]) -> bool:
-    """One row of cells, perhaps with a rule below it: a band the template can lay out as
-    lines of one paragraph, the rule drawn from each line."""
-    kinds = [row["kind"] for row in rows]
-    return kinds in (["cells"], ["cells", "line"])
+def _simple(band: Mapping[str, Any]) -> bool:
+    """One row of cells, perhaps ruled off below, no style of its own, not a group's
+    header or footer: a band the template lays out as lines of one paragraph (the rule
+    drawn from each line), alone or in runs."""
+    kinds = [row["kind"] for row in band["rows"]]
+    plain = band["style"] is None and band["level"] is None and band["close"] is None
+    return plain and kinds in (["cells"], ["cells", "line"])
 
 
 def _style(style: Style) -> dict[str, Any] | None:
