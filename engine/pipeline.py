@@ -147,7 +147,9 @@ def run_pipeline(
         if plan.charts is not None and plan.charts.charts:
             control.report("charts", 0)
             plan.charts.load(engine, parameters, cache)
-        control.estimate(estimate_rows(engine, plan, parameters, cache))
+        estimated = estimate_rows(engine, plan, parameters, cache)
+        control.estimate(estimated)
+        _tell_expected(sinks, estimated)
         guard = MemoryGuard(memory_limit_bytes)
         loader = Loader(
             engine,
@@ -201,6 +203,14 @@ def run_pipeline(
     result.timings["total_s"] = time.perf_counter() - started
     control.report("done", result.rows, result.pages)
     return result
+
+
+def _tell_expected(sinks: list[Sink], rows: int) -> None:
+    """A hint for sinks that take it (`expect(rows)`), to get ready for a big report."""
+    for sink in sinks:
+        expect = getattr(sink, "expect", None)
+        if expect is not None:
+            expect(rows)
 
 
 def _count(batches: Iterator[list[Any]], result: RunResult) -> Iterator[list[Any]]:

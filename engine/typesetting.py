@@ -133,7 +133,8 @@ class SegmentedTypesetter:
         self.compiled_segments = 0
         self._input_done = False
         self._tail = segment_records  # records a segment, once the input is done
-        self._calibrate()
+        # While the first rows are still being loaded: cutting waits for it (see _cut).
+        self._calibration: Future[None] | None = self._pool.submit(self._calibrate)
 
     def _calibrate(self) -> None:
         """Measure every band once, with one-line sample values, before any row arrives."""
@@ -182,6 +183,9 @@ class SegmentedTypesetter:
 
     def _cut(self) -> None:
         """Cut segments from the pending records while it is known where they may start."""
+        if self._pending and self._calibration is not None:
+            self._calibration.result()
+            self._calibration = None
         while self._pending:
             if self._flight and self._flight[-1].predicted is None:
                 # a segment that carries its last page decides where the next one starts

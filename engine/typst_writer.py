@@ -372,6 +372,11 @@ class TypstLayout:
         return bool(self.page_totals) or any(band["reprint"] for band in self.bands)
 
     @property
+    def has_detail(self) -> bool:
+        """Whether the report prints a record for each row (most do; a summary may not)."""
+        return "detail" in self._specs
+
+    @property
     def has_page_numbers(self) -> bool:
         return any(self._shows_page_numbers(i) for i in range(len(self.bands)))
 

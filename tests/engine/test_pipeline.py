@@ -233,6 +233,21 @@ def test_cancel_takes_effect_within_one_batch_and_discards_output(sqlite_demo: s
     assert sink.discarded and not sink.finished
 
 
+def test_sinks_that_take_the_row_estimate_get_it_before_the_first_rows(
+    sqlite_demo: sa.Engine,
+) -> None:
+    definition, plan, params = _plan(sqlite_demo)
+    told: list[tuple[int, int]] = []
+
+    class Expecting(_Recorder):
+        def expect(self, rows: int) -> None:
+            told.append((rows, self.writes))
+
+    sink = Expecting()
+    result = run_pipeline(definition, sqlite_demo, plan, params, [sink, _Recorder()])
+    assert told == [(result.rows, 0)]  # the count, before any write; the other sink has none
+
+
 def test_a_run_collects_garbage_less_often_and_gives_the_thresholds_back(
     sqlite_demo: sa.Engine,
 ) -> None:

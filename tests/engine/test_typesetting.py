@@ -374,6 +374,35 @@ def test_small_reports_are_typeset_in_one_piece(demo: sa.Engine, tmp_path: Path)
     assert pages
 
 
+@pytest.mark.parametrize("given", [{}, {"min_price": 10**9}], ids=["rows", "no rows"])
+def test_a_report_expected_big_that_is_not_comes_out_as_one_document_would(
+    demo: sa.Engine, tmp_path: Path, given: dict[str, Any]
+) -> None:
+    """The row estimate only starts the typesetter early: when fewer rows come (or
+    none), the segmented PDF is still the one-document PDF."""
+    definition = load_definition(EXAMPLES / "product_list.yaml")
+    plan, params, _ = check_report(definition, demo, given)
+    sink = TypstSink(definition, plan, tmp_path / "expected.pdf", "pdf", segment_records=1000)
+    sink.expect(10**6)  # an estimate far above what comes
+    run_pipeline(definition, demo, plan, params, [sink], batch_size=300)
+    assert sink.segments >= 1
+    _, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
+    assert _placed(tmp_path / "expected.pdf") == _placed(tmp_path / "whole.pdf")
+    assert whole  # the no-data band, without rows
+
+
+def test_a_report_without_detail_rows_is_not_segmented_for_its_row_count(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    definition = load_definition(EXAMPLES / "sales_dashboard.yaml")
+    plan, params, _ = check_report(definition, demo, {})
+    sink = TypstSink(definition, plan, tmp_path / "dashboard.pdf", "pdf", segment_records=1000)
+    sink.expect(10**6)  # a summary of a million rows is still a page or two
+    run_pipeline(definition, demo, plan, params, [sink], batch_size=300)
+    assert sink.segments == 0
+    assert sink.pages >= 1
+
+
 def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) -> None:
     """A compile error comes back as text; a killed compiling child or a killed worker
     fails its task, not the pool; a child is replaced after its share of tasks."""
