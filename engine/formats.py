@@ -109,20 +109,24 @@ def default_text(value: Any) -> str:
     return str(value)
 
 
+_NOT_NUMBERS = (bool, date)  # printed as they are by a number format
+
+
 def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
     places = _decimal_places(spec)
+    step = None if places is None else Decimal(1).scaleb(-places)  # made once: 6% a value
 
     def fmt(value: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, bool | date):
+        if isinstance(value, _NOT_NUMBERS):
             return default_text(value)
         try:
             number = exact(value)
         except ArithmeticError:
             return str(value)
-        if places is not None:  # commercial rounding: half away from zero, not half-even
-            number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if step is not None:  # commercial rounding: half away from zero, not half-even
+            number = number.quantize(step, rounding=ROUND_HALF_UP)
         if number.is_zero():  # -0.0, or -0.001 at two places: no sign, as a person writes it
             number = number.copy_abs()
         return f"{prefix}{format(number, spec)}{suffix}"
