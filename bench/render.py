@@ -37,14 +37,16 @@ BASELINE_MAX_ROWS = 200_000
 
 
 class _TreeMemory:
-    """Samples the memory of this process and all its descendants (the Typst workers and
+    """Samples the memory of a process and all its descendants (the Typst workers and
     the children they fork) together, every 100 ms: the peak the machine sees, not a sum
-    of separate peaks. RSS counts a page shared by several processes (the interpreter,
-    typst's library, what a forked child shares with its worker) once per process; PSS
-    divides it among them, so the sum of PSS is what the processes take together (read
-    at each new peak of RSS)."""
+    of separate peaks. It runs in the parent of the measured process, not in it: there
+    its thread would take the GIL from the threads being measured. RSS counts a page
+    shared by several processes (the interpreter, typst's library, what a forked child
+    shares with its worker) once per process; PSS divides it among them, so the sum of
+    PSS is what the processes take together (read at each new peak of RSS)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: int) -> None:
+        self.root = root
         self.peak_rss_mb = 0.0
         self.peak_pss_mb = 0.0
         self._stop = threading.Event()
@@ -57,9 +59,8 @@ class _TreeMemory:
         return self.peak_rss_mb, self.peak_pss_mb
 
     def _sample(self) -> None:
-        me = os.getpid()
         while not self._stop.wait(0.1):
-            pids = _tree(me)
+            pids = _tree(self.root)
             rss = sum(_rss_kb(pid) for pid in pids) / 1024
             if rss > self.peak_rss_mb:  # PSS only then: reading it walks every page table
                 self.peak_rss_mb = rss  # (at every sample, 0.6 s of CPU in a 100K run)
@@ -115,7 +116,6 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
 
     definition = load_definition(EXAMPLE)
     engine = connect(url)
-    memory = _TreeMemory()
     started = time.perf_counter()
     plan, params, _ = check_report(definition, engine, ALL_ROWS)
     options: dict[str, Any] = {"segment_records": 10**12} if mode == "baseline" else {}
@@ -126,7 +126,6 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
         "rows": result.rows,
         "pages": result.pages,
         "seconds": seconds,
-        **dict(zip(("all_peak_rss_mb", "all_peak_pss_mb"), memory.stop(), strict=True)),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "segments": sink.segments,
@@ -137,9 +136,18 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
 
 
 def _child(mode: str, url: str, out: str) -> dict[str, Any]:
+    """`_measure` in a fresh process, its memory and its workers' sampled from here."""
     command = [sys.executable, "-m", "bench.render", "--child", mode, url, out]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(done.stdout)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    ) as child:
+        memory = _TreeMemory(child.pid)
+        stdout, stderr = child.communicate()
+        peaks = memory.stop()
+    if child.returncode != 0:
+        raise RuntimeError(f"the {mode} measurement failed: {stderr.strip()}")
+    result: dict[str, Any] = json.loads(stdout)
+    result.update(zip(("all_peak_rss_mb", "all_peak_pss_mb"), peaks, strict=True))
     return result
 
 
