@@ -16,6 +16,7 @@ __all__ = (
     "ADVANCES",
     "FONT_DIR",
     "FONT_FAMILY",
+    "HAIR_PT",
     "PAPER_MM",
     "content_width_pt",
     "fits_one_line",
@@ -55,6 +56,10 @@ def content_width_pt(page: PageSetup) -> float:
     return width * _PT_PER["mm"] - margins
 
 
+HAIR_PT = 0.05  # left free by rows with fr columns: boxes that fill a line exactly can
+# wrap on a rounding error
+
+
 def resolve_widths(widths: Sequence[str], available: float, font_size: float) -> list[float]:
     """Column widths in points; `fr` columns share what fixed and % columns leave.
 
@@ -75,8 +80,7 @@ def resolve_widths(widths: Sequence[str], available: float, font_size: float) ->
             f"the row is {fixed / _PT_PER['mm']:.0f}mm wide but the page leaves "
             f"{available / _PT_PER['mm']:.0f}mm"
         )
-    # Inline boxes that fill the line exactly can wrap on a rounding error: keep a hair free.
-    rest = max(available - fixed - 0.05, 0.0)
+    rest = max(available - fixed - HAIR_PT, 0.0)
     out = []
     for text in widths:
         number, unit = _parts(text)

@@ -234,16 +234,18 @@ bands:
       - {type: label, text: "#", width: 5mm, color: "#9ca3af"}
       - {type: field, expression: name, width: 70mm, align: center, italic: true, color: "#4b5563"}
       - {type: field, expression: list_price, width: 28mm, align: right, bold: true}
-      - {type: field, expression: sku}
+      - {type: field, expression: sku, LAST}  # the rest of the line
 """
 
 
+@pytest.mark.parametrize("last", ["align: left", "align: right", "align: center, bold: true"])
 def test_bands_of_values_are_laid_out_by_written_out_loops_as_the_template_would(
-    small_demo: sa.Engine, tmp_path: Path
+    small_demo: sa.Engine, tmp_path: Path, last: str
 ) -> None:
     """rows.typ lays the lines out where the template's own loop does, every alignment
-    included; the values stay text, whatever markup they hold, and never enter it."""
-    definition = parse_definition(VALUES_ONLY)
+    included, the last value (unboxed: it ends with the line) too; the values stay
+    text, whatever markup they hold, and never enter it."""
+    definition = parse_definition(VALUES_ONLY.replace("LAST", last))
     plan, _, _ = check_report(definition, small_demo, {})
     layout = TypstLayout(definition, plan)
     detail = layout.band_index("detail")
@@ -256,10 +258,10 @@ def test_bands_of_values_are_laid_out_by_written_out_loops_as_the_template_would
         folder.mkdir()
         layout.write_folder(folder, records)
         rows = (folder / "rows.typ").read_text()
-        assert f'unrolled.insert("{detail}"' in rows
+        assert f'unrolled.insert("{detail}"' in rows and f'hairs.insert("{detail}"' in rows
         assert not any(value in rows for value in odd) and "#4b5563" not in rows
         if name == "looped":  # the template's own loop, as for bands rows.typ leaves out
-            (folder / "rows.typ").write_text("#let unrolled = (:)\n")
+            (folder / "rows.typ").write_text("#let unrolled = (:)\n#let hairs = (:)\n")
         (folder / "out.pdf").write_bytes(compile_source(folder)[0])
         placed.append(_placed(folder / "out.pdf"))
         styles = _fonts(folder / "out.pdf"), _colours(folder / "out.pdf")
@@ -301,14 +303,16 @@ def _rules(path: Path) -> list[list[tuple[float, ...]]]:
     return pages
 
 
+@pytest.mark.parametrize("last", ["align: left", "align: right", "align: center, bold: true"])
 def test_ruled_records_are_laid_out_as_lines_where_blocks_of_their_own_would_be(
-    small_demo: sa.Engine, tmp_path: Path
+    small_demo: sa.Engine, tmp_path: Path, last: str
 ) -> None:
     """A detail band ruled off below is laid out as the lines of one paragraph, each rule
     drawn from its line: every text and every rule lands where a block per record (the
-    layout of a marked record) puts it, across page breaks too."""
+    layout of a marked record, its last value boxed) puts it, across page breaks too."""
     definition = parse_definition(
-        VALUES_ONLY + "      - {type: line, thickness: 0.3, color: '#e5e7eb'}\n"
+        VALUES_ONLY.replace("LAST", last)
+        + "      - {type: line, thickness: 0.3, color: '#e5e7eb'}\n"
     )
     plan, _, _ = check_report(definition, small_demo, {})
     layout = TypstLayout(definition, plan)
