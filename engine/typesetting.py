@@ -36,7 +36,7 @@ from engine.typst_writer import TypstLayout
 
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
-SEGMENT_RECORDS = 2000  # bigger costs less per record, and each worker about 20 MB per 1,000 more
+SEGMENT_RECORDS = 3000  # bigger costs less per record, and each worker about 20 MB per 1,000 more
 _TAIL_RECORDS = 200  # the records left at the end are shared by the workers, down to this
 SEGMENT_PAGES = 100  # page numbers are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
