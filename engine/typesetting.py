@@ -149,6 +149,11 @@ class SegmentedTypesetter:
 
     # -- feeding -----------------------------------------------------------------------------
 
+    @property
+    def empty(self) -> bool:
+        """Whether no record has come yet."""
+        return self._segments == 0 and not self._pending
+
     def add(self, records: Sequence[Record]) -> None:
         self._pending.extend(records)
         self._cut()

@@ -78,6 +78,9 @@ class TypstSink:
         self._buffer = []
 
     def finish(self) -> list[Path]:
+        if self._typesetter is not None and self._typesetter.empty:  # expected, none came
+            self._typesetter.discard()
+            self._typesetter = None
         if self._typesetter is not None:
             try:
                 joined, self.pages = self._typesetter.finish()

@@ -395,6 +395,21 @@ def test_a_report_expected_big_that_is_not_comes_out_as_one_document_would(
     assert whole  # the no-data band, without rows
 
 
+def test_a_report_expected_big_that_prints_nothing_is_one_blank_page(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    definition = parse_definition(
+        "title: Only details\nsource: {table: products, filter: 'list_price < 0'}\n"
+        "bands: {detail: {elements: [{type: field, expression: sku}]}}\n"
+    )
+    plan, params, _ = check_report(definition, demo, {})
+    sink = TypstSink(definition, plan, tmp_path / "nothing.pdf", "pdf", segment_records=100)
+    sink.expect(10**6)
+    result = run_pipeline(definition, demo, plan, params, [sink])
+    assert result.rows == 0 and sink.segments == 0
+    assert len(pypdf.PdfReader(tmp_path / "nothing.pdf").pages) == sink.pages == 1
+
+
 def test_a_report_without_detail_rows_is_not_segmented_for_its_row_count(
     demo: sa.Engine, tmp_path: Path
 ) -> None:
