@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import print_figures
+from engine.memory import resident_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "sales_by_region.yaml"
@@ -61,7 +62,7 @@ class _TreeMemory:
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
             pids = _tree(self.root)
-            rss = sum(_rss_kb(pid) for pid in pids) / 1024
+            rss = sum(resident_bytes(pid) or 0 for pid in pids) / 2**20
             if rss > self.peak_rss_mb:  # PSS only then: reading it walks every page table
                 self.peak_rss_mb = rss  # (at every sample, 0.6 s of CPU in a 100K run)
                 self.peak_pss_mb = max(self.peak_pss_mb, sum(map(_pss_kb, pids)) / 1024)
@@ -83,17 +84,6 @@ def _tree(root: int) -> list[int]:
             except OSError:
                 continue
     return found
-
-
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _rss_kb(pid: int) -> int:
-    """RSS of a process in KiB, from counters the kernel keeps; 0 if it is gone."""
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_KB
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _pss_kb(pid: int) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from engine.errors import QuireError
 
-__all__ = ("MemoryGuard", "MemoryLimitExceeded", "current_rss_bytes")
+__all__ = ("MemoryGuard", "MemoryLimitExceeded", "current_rss_bytes", "resident_bytes")
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -22,13 +22,20 @@ class MemoryLimitExceeded(QuireError):
     """The run's memory limit was reached; it stopped instead of exhausting the machine."""
 
 
-def current_rss_bytes() -> int:
-    """Resident memory of this process now (Linux /proc), else its peak so far."""
+def resident_bytes(pid: int | str = "self") -> int | None:
+    """Resident memory of a process now, from the counters Linux keeps (/proc); None
+    where they cannot be read (another system, or the process is gone)."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * _PAGE
     except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return None
+
+
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (Linux /proc), else its peak so far."""
+    now = resident_bytes()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 if now is None else now
 
 
 class MemoryGuard:
