@@ -3,11 +3,15 @@
 A variable with `reset: page` (a sum or a count) shows, in the page footer, what the rows
 on that page add up to. A report-wide variable shows, in the page footer, its value
 through the end of the page and, in the page header, the value carried forward from the
-pages before. Python computes the running values exactly, row by row; each detail record
-carries them to the template, which keeps the last one in a Typst state. A page footer
-reads that state at the page's end, the page header at its start; a page total is the
-difference of the two exact decimals, formatted in the template with the number format
-the definition gives (only plain number formats: grouping, decimal places, text around).
+pages before. Python computes the running values exactly, row by row.
+
+In one document each detail record carries them to the template, which keeps the last
+one in a Typst state. A page footer reads that state at the page's end, the page header
+at its start; a page total is the difference of the two exact decimals, formatted in the
+template with the number format the definition gives (only plain number formats:
+grouping, decimal places, text around). A segmented report knows which rows each page
+holds once the page is kept: `page_texts` makes its texts here, and they are laid over
+the page with its numbers (engine.page_stamps).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from engine.definition import AggregateElement, Band, ReportDefinition
@@ -86,6 +91,7 @@ class _Slot:
     variable: str
     per_page: bool  # a page total (a difference); otherwise a value as it stands
     format: Formatter
+    at_start: bool  # in the page header: the value carried forward from the pages before
 
 
 class PageTotals:
@@ -96,10 +102,12 @@ class PageTotals:
         self.slots: list[_Slot] = []
         self.cells: dict[int, dict[str, Any]] = {}  # id(element) -> the template's cell data
         page_bands = [(path, band) for path, band in slots if path in PAGE_BANDS]
-        for _, _, element in _aggregates(page_bands):
+        for path, _, element in _aggregates(page_bands):
             per_page = resets.get(element.variable) == "page"
             index = len(self.slots)
-            self.slots.append(_Slot(element.variable, per_page, make_formatter(element.format)))
+            fmt = make_formatter(element.format)
+            at_start = path == "bands.page_header"
+            self.slots.append(_Slot(element.variable, per_page, fmt, at_start))
             cell: dict[str, Any] = {"k": "total", "i": index, "page": per_page}
             if per_page:
                 cell["f"] = number_format(element.format)
@@ -122,6 +130,19 @@ class PageTotals:
             else slot.format(variables.get(slot.variable))
             for slot in self.slots
         ]
+
+    def page_texts(self, start: Mapping[str, Any], end: Mapping[str, Any]) -> list[str]:
+        """What a page's bands show, given the variables before its first row and after
+        its last: the texts the template gives in one document."""
+        texts = []
+        for slot in self.slots:
+            if slot.per_page:
+                name = slot.variable
+                share = Decimal(_decimal(end.get(name))) - Decimal(_decimal(start.get(name)))
+                texts.append(slot.format(share))
+            else:
+                texts.append(slot.format((start if slot.at_start else end).get(slot.variable)))
+        return texts
 
 
 def _decimal(value: Any) -> str:

@@ -8,10 +8,11 @@ list of object offsets. The page tree, the outline and the document information 
 written at the end, then the cross-reference table. Stream data is copied as it is
 stored (still compressed).
 
-Page numbers "of Y" are known only at the end. With `overlays`, every page is written
-with a reference to a form XObject whose number is reserved, not yet written; `overlay`
-later writes each page's numbers (a page typeset by Typst) into those reserved objects,
-or `stamp` writes them all from a few specimens (engine.page_stamps). No page is read or
+Page numbers "of Y" are known only at the end, and so are page totals (the engine
+computes them as pages are kept). With `overlays`, every page is written with a
+reference to a form XObject whose number is reserved, not yet written; `overlay` later
+writes each page's texts (a page typeset by Typst) into those reserved objects, or
+`stamp` writes them all from a few specimens (engine.page_stamps). No page is read or
 stamped twice.
 """
 
@@ -27,7 +28,7 @@ from typing import IO, Any
 
 import pikepdf
 
-from engine.page_stamps import PageStamps
+from engine.page_stamps import PageStamps, Texts
 
 __all__ = ("PdfJoiner",)
 
@@ -80,25 +81,32 @@ class PdfJoiner:
                 self._writer.write(self._overlays[first + index], _body(form, copier))
                 copier.flush()
 
-    def stamp(self, path: Path, shown: Sequence[int]) -> bool:
-        """Lay its numbers over every page, stamped from the specimens in the PDF at `path`
-        (page i shows number shown[i]); False, with nothing written, if they cannot stand
-        for every page."""
+    def stamp(self, path: Path, shown: Sequence[tuple[int, str]], texts: Sequence[Texts]) -> bool:
+        """Lay its texts over every page (texts[i] over page i), stamped from the specimens
+        in the PDF at `path` (page i shows shown[i]); False, with nothing written, if they
+        cannot stand for every page."""
         assert self._overlays is not None, "the joiner was made without overlays"
+        assert len(texts) == len(self._overlays), "a page's texts are missing"
         with pikepdf.open(path) as pdf:
             stamps = PageStamps.learn(pdf, shown)
             if stamps is None:
                 return False
             copier = _Copier(self._writer, pdf)
-            heads: dict[int, dict[str, Any]] = {}  # the form's entries, per specimen page
-            for index, form in enumerate(self._overlays):
-                page = stamps.page(index + 1)
-                if page not in heads:
-                    entries = pdf.pages[page].as_form_xobject().stream_dict.items()
-                    heads[page] = {k: v for k, v in entries if k not in _STREAM_KEYS}
-                    heads[page]["/Filter"] = pikepdf.Name.FlateDecode
-                data = zlib.compress(stamps.content(index + 1))
-                self._writer.write(form, _stream_object(heads[page], data, copier))
+            first = pdf.pages[0].as_form_xobject().stream_dict.items()
+            head: dict[str, Any] = {
+                k: v for k, v in first if k not in (*_STREAM_KEYS, "/Resources")
+            }
+            head["/Filter"] = pikepdf.Name.FlateDecode
+            heads: dict[tuple[int, ...], bytes] = {}  # with one dictionary per set of forms
+            for form, shown_texts in zip(self._overlays, texts, strict=True):
+                data, used = stamps.content(shown_texts)
+                if used not in heads:
+                    named = _dictionary(stamps.resources(used), copier)
+                    resources = _Raw(b"%d 0 R" % self._writer.add(named))
+                    heads[used] = _dictionary({**head, "/Resources": resources}, copier)[:-2]
+                data = zlib.compress(data)
+                stream = b"%s/Length %d >>\nstream\n%s\nendstream" % (heads[used], len(data), data)
+                self._writer.write(form, stream)
             copier.flush()
         return True
 

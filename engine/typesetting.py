@@ -12,8 +12,9 @@ landed on its predicted page and the probe opened a new page. When a prediction 
 (a cell wrapped onto two lines, say), the segment's last page is dropped, its records are
 carried to the front of what follows, and later segments are typeset again: the result is
 always the one continuous layout would give. Each kept segment is written into the one
-PDF at once (engine.pdf_join); page numbers count on across segments, and "of Y" is laid
-over every page once Y is known.
+PDF at once (engine.pdf_join); page numbers count on across segments. What only the
+whole report knows is laid over every page at the end: "of Y", and the page totals,
+which segments leave blank and the engine computes from the rows of each kept page.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 from engine.errors import RenderError
 from engine.layout import PAPER_MM
-from engine.page_stamps import specimen_numbers
+from engine.page_stamps import Texts, shape, specimens
 from engine.pdf_join import PdfJoiner
 from engine.typst_worker import TypstFailed, WorkerPool
 from engine.typst_writer import TypstLayout
@@ -38,7 +39,7 @@ __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
 SEGMENT_RECORDS = 3000  # bigger costs less per record, and each worker about 20 MB per 1,000 more
 _TAIL_RECORDS = 200  # the records left at the end are shared by the workers, down to this
-SEGMENT_PAGES = 100  # page numbers are typeset in chunks of this many pages
+SEGMENT_PAGES = 100  # texts laid over pages are typeset in chunks of this many pages
 _EPSILON = 0.01  # points; below Typst's own layout tolerance
 _MAX_REPAIRS = 20  # then stop predicting: carry every segment (always right, not parallel)
 _MM = 72 / 25.4
@@ -59,7 +60,7 @@ class _Segment:
     offset: int  # pages before this segment
     predicted: list[int] | None  # page of each record, or None: carry its last page
     probe: Record | None  # the next segment's first record, typeset to check the break
-    carried: dict[str, Any] = field(default_factory=dict)  # the template's state at its start
+    open_groups: list[Record] = field(default_factory=list)  # reprinted, from its start
     full_marks: bool = False  # mark every record, not only each page's first and last
     future: Future[tuple[Path, list[_Mark]]] | None = None
 
@@ -123,9 +124,11 @@ class SegmentedTypesetter:
         self._workers = WorkerPool(threads)  # the compiles themselves, in processes
         self._threads = threads
         self._pending: deque[Record] = deque()
-        self._carried = layout.start_state()  # the template's state before _pending
+        self._open: list[Record] = []  # the group headers open before _pending
         self._flight: deque[_Segment] = deque()
-        self._joiner = PdfJoiner(self.folder / "report.pdf", overlays=layout.has_page_numbers)
+        self._joiner = PdfJoiner(self.folder / "report.pdf", overlays=layout.has_stamps)
+        self._totals: list[list[str]] = []  # the page totals' texts of each page kept
+        self._variables: dict[str, Any] = dict(layout.page_totals.start())  # after them
         self._bookmarks: list[tuple[int, str, int]] = []  # (level, title, page from 0)
         self._pages = 0
         self._segments = 0
@@ -170,8 +173,8 @@ class SegmentedTypesetter:
                 if self._flight:
                     self._settle(self._flight.popleft())
                 self._cut()
-            if self.layout.has_page_numbers:
-                self._number_pages()
+            if self.layout.has_stamps:
+                self._stamp_pages()
             self._joiner.finish(self.layout.definition.title, self._bookmarks)
             return self.folder / "report.pdf", self._pages
         finally:
@@ -220,8 +223,8 @@ class SegmentedTypesetter:
     ) -> None:
         for _ in records:
             self._pending.popleft()
-        segment = _Segment(self._segments, records, offset, predicted, probe, self._carried)
-        self._carried = self.layout.carry(self._carried, records)
+        segment = _Segment(self._segments, records, offset, predicted, probe, self._open)
+        self._open = self.layout.carry(self._open, records)
         self._segments += 1
         segment.future = self._pool.submit(self._typeset, segment)
         self._flight.append(segment)
@@ -237,7 +240,7 @@ class SegmentedTypesetter:
         marked = [True] * len(events)
         if segment.predicted is not None and not segment.full_marks:
             marked = _page_edges(segment.predicted, len(events))
-        self.layout.write_folder(folder, events, segment.carried, marked=marked)
+        self.layout.write_folder(folder, events, segment.open_groups, marked=marked)
         inputs = {"mode": "segment", "offset": str(segment.offset)}
         marks = self._marked(folder, inputs)
         (folder / "data.json").unlink()
@@ -261,7 +264,7 @@ class SegmentedTypesetter:
         if not segment.full_marks and predicted is not None:  # find where pages really broke
             self.repairs += 1
             again = _Segment(self._segments, segment.records, segment.offset, predicted,
-                             segment.probe, segment.carried, full_marks=True)  # fmt: skip
+                             segment.probe, segment.open_groups, full_marks=True)  # fmt: skip
             self._segments += 1
             path, marks = self._typeset(again)
             real = sorted((m for m in marks if m.record < count), key=lambda m: m.record)
@@ -272,7 +275,7 @@ class SegmentedTypesetter:
             return
         carried = [r for r, page in zip(segment.records, pages, strict=True) if page == last]
         kept = segment.records[: len(segment.records) - len(carried)]
-        self._carried = self.layout.carry(segment.carried, kept)
+        self._open = self.layout.carry(segment.open_groups, kept)
         self._keep(segment.records, path, last - 1, pages)
         later = [r for s in self._flight for r in s.records]
         self._flight.clear()  # typeset from a wrong start: their results are dropped
@@ -281,14 +284,28 @@ class SegmentedTypesetter:
     def _keep(
         self, records: Sequence[Record], path: Path, pages: int, page_of: Sequence[int]
     ) -> None:
-        """Keep the first `pages` pages of a segment; note the bookmarks on them."""
+        """Keep the first `pages` pages of a segment; note the bookmarks and totals on them."""
         self._joiner.add(path, pages)  # written out now, while later segments typeset
         path.unlink()
         levels = self.layout.group_header_levels
+        totals = self.layout.page_totals
+        page_ends: list[dict[str, Any]] = []  # the variables after each page's last row
+        variables = self._variables
         for record, page in zip(records, page_of, strict=True):
-            if record[0] in levels and page <= pages:
+            if page > pages:
+                break
+            while len(page_ends) < page - 1:
+                page_ends.append(variables)
+            if record[0] in levels:
                 title = " ".join(str(c) for c in record[1] if c) or "-"
                 self._bookmarks.append((levels[record[0]], title, self._pages + page - 1))
+            if len(record) > 2:  # a detail record, with the variables after it
+                variables = record[2]
+        page_ends += [variables] * (pages - len(page_ends))
+        if totals:
+            for end in page_ends:
+                self._totals.append(totals.page_texts(self._variables, end))
+                self._variables = end
         self._pages += pages
 
     def _marked(self, folder: Path, inputs: dict[str, str]) -> list[_Mark]:
@@ -304,29 +321,37 @@ class SegmentedTypesetter:
 
     # -- numbering ---------------------------------------------------------------------------
 
-    def _number_pages(self) -> None:
-        """Lay the page numbers over the joined pages, now that the count is known.
+    def _stamp_pages(self) -> None:
+        """Lay the page numbers and totals over the joined pages, now that all are known.
 
         They are stamped from specimens typeset once (engine.page_stamps). If those cannot
-        stand for every page, the numbers are typeset SEGMENT_PAGES pages at a time, by
+        stand for every page, the texts are typeset SEGMENT_PAGES pages at a time, by
         both workers at once, and each chunk is written into the joined PDF when ready.
         """
-        folder = self.folder / "numbers"
-        folder.mkdir()
-        self.layout.write_folder(folder, [])
         total = self._pages
-        shown = specimen_numbers(total)
+        numbered = self.layout.has_page_numbers
+        texts: list[Texts] = [
+            [str(page) if numbered else None, *totals]
+            for page, totals in enumerate(self._totals or [[]] * total, start=1)
+        ]
+        fields = len(texts[0]) if texts else 1
+        shapes = [{shape(page[field] or "") for page in texts} for field in range(fields)]
+        shown = specimens(shapes)
+        overlay = [[text if f == field else None for f in range(fields)] for field, text in shown]
+        folder = self.folder / "specimens"
+        folder.mkdir()
+        self.layout.write_folder(folder, [], overlay=overlay or [[None] * fields])
         path = folder / "specimens.pdf"
-        inputs = {"mode": "numbers", "shown": ",".join(map(str, shown)), "total": str(total)}
-        self._run(self._workers.compile_pdf, folder, inputs, path)
-        if self._joiner.stamp(path, shown):
+        self._run(self._workers.compile_pdf, folder, {"mode": "numbers", "total": str(total)}, path)
+        if self._joiner.stamp(path, shown, texts):
             return
         chunks: list[tuple[int, Path, Future[Any]]] = []
         for start in range(0, total, SEGMENT_PAGES):
-            count = min(SEGMENT_PAGES, total - start)
-            inputs = {"mode": "numbers", "offset": str(start), "count": str(count),
-                      "total": str(total)}  # fmt: skip
-            path = folder / f"numbers-{start:06d}.pdf"
+            folder = self.folder / f"overlay-{start:06d}"
+            folder.mkdir()
+            self.layout.write_folder(folder, [], overlay=texts[start : start + SEGMENT_PAGES])
+            path = folder / "overlay.pdf"
+            inputs = {"mode": "numbers", "total": str(total)}
             compile_pdf = self._workers.compile_pdf
             chunks.append(
                 (start, path, self._pool.submit(self._run, compile_pdf, folder, inputs, path))

@@ -202,25 +202,26 @@ class TypstLayout:
         self,
         folder: Path,
         events: Sequence[list[Any]],
-        state: dict[str, Any] | None = None,
+        open_groups: list[list[Any]] | None = None,
         *,
         marked: Sequence[bool] | None = None,
         bands: list[dict[str, Any]] | None = None,
+        overlay: Sequence[Sequence[str | None]] = (),
     ) -> None:
-        """Put the template and its data.json in `folder`: the layout, the state where the
-        events start (`start_state` by default), and the events. The records `marked`
-        says carry markers, and then only they carry the running values page bands show
-        (a state update per row costs Typst about a fifth of its time; a page's footer
-        needs the values only after its last record, and the marks include the last
-        record of every page)."""
-        state = state or self.start_state()
+        """Put the template and its data.json in `folder`: the layout, the groups open
+        where the events start (reprinted on each page), and the events. The records
+        `marked` says carry markers: those of a segment, which leaves page totals to be
+        stamped (a state update per row costs Typst about a fifth of its time, and even
+        one per page 7% of a segment's work). `overlay`: the texts of each overlay page
+        (the template's numbers mode)."""
         data = {
             "title": self.definition.title,
             "page": self.page_data(),
             "bands": self.bands if bands is None else bands,
-            "open": state["open"],
-            "running": self.page_totals.texts(state["running"]),
-            "items": self._items(events, marked, state["running"]),
+            "open": open_groups or [],
+            "running": self.page_totals.texts(self.page_totals.start()),
+            "items": self._items(events, marked),
+            "overlay": overlay,
         }
         shutil.copyfile(TEMPLATE, folder / "report.typ")
         (folder / "rows.typ").write_text(self._rows_module, encoding="utf-8")
@@ -319,27 +320,21 @@ class TypstLayout:
         cells = record[1]
         return all(fit(cells[i]) for i, fit in fits)
 
-    def _items(
-        self, events: Sequence[list[Any]], marked: Sequence[bool] | None, running: Mapping[str, Any]
-    ) -> list[Any]:
+    def _items(self, events: Sequence[list[Any]], marked: Sequence[bool] | None) -> list[Any]:
         """The records as the template reads them, in one pass: runs of records it lays out
         as the lines of one paragraph (`{"r": band, "e": [values, ...]}`, and `"u":
         [running texts, ...]` when they carry them), marked records (`{"m": number, "e":
         record}`) and the other records as they are. Grouped here, so that the template
         spends no operation per record on deciding. A detail record's variables become the
-        texts page bands show: on every record without marks, only on the marked ones
-        (with the latest values) otherwise."""
+        texts page bands show, unless the records are marked (a segment's)."""
         texts = self.page_totals.texts if self.page_totals else None
         items: list[Any] = []
         run: dict[str, Any] | None = None
         for number, event in enumerate(events):
             record = event
             if texts is not None and len(event) > 2:  # a detail record and its variables
-                running = event[2]
-                record = event[:2] if marked is not None else [*event[:2], texts(running)]
+                record = event[:2] if marked is not None else [*event[:2], texts(event[2])]
             if marked is not None and marked[number]:
-                if texts is not None:
-                    record = [*event[:2], texts(running)]
                 items.append({"m": number, "e": record})
                 run = None
             elif self._joins(record):
@@ -356,18 +351,12 @@ class TypstLayout:
                 run = None
         return items
 
-    def start_state(self) -> dict[str, Any]:
-        """What the template carries from page to page, before the first record: the
-        reprinted group headers open (`[level, band index, cells]`, outermost first) and
-        the running values page bands show."""
-        return {"open": [], "running": self.page_totals.start()}
-
-    def carry(self, state: dict[str, Any], records: Iterable[list[Any]]) -> dict[str, Any]:
-        """The state after `records`, given the state before them (a segment's start)."""
-        if not self.carries:
-            return state
+    def carry(self, open_groups: list[list[Any]], records: Iterable[list[Any]]) -> list[list[Any]]:
+        """The group headers reprinted on each page (`[level, band index, cells]`,
+        outermost first) open after `records`, given those open before them."""
+        if not self.reprints:
+            return open_groups
         bands = self.bands
-        open_groups, running = state["open"], state["running"]
         for record in records:
             band = bands[record[0]]
             if band["reprint"]:
@@ -376,13 +365,11 @@ class TypstLayout:
                 open_groups = [*kept, [level, record[0], record[1]]]
             elif band["close"] is not None:
                 open_groups = [g for g in open_groups if g[0] < band["close"]]
-            if len(record) > 2:
-                running = record[2]
-        return {"open": open_groups, "running": running}
+        return open_groups
 
     @cached_property
-    def carries(self) -> bool:
-        return bool(self.page_totals) or any(band["reprint"] for band in self.bands)
+    def reprints(self) -> bool:
+        return any(band["reprint"] for band in self.bands)
 
     @property
     def has_detail(self) -> bool:
@@ -391,13 +378,18 @@ class TypstLayout:
 
     @property
     def has_page_numbers(self) -> bool:
-        return any(self._shows_page_numbers(i) for i in range(len(self.bands)))
+        return any(self._stamps(i, ("page",)) for i in range(len(self.bands)))
 
-    def _shows_page_numbers(self, index: int | None) -> bool:
+    @property
+    def has_stamps(self) -> bool:
+        """Whether page bands show what segments leave to be laid over their pages."""
+        return any(self._stamps(i) for i in range(len(self.bands)))
+
+    def _stamps(self, index: int | None, kinds: tuple[str, ...] = ("page", "total")) -> bool:
         if index is None:
             return False
         rows = self.bands[index]["rows"]
-        return any(cell.get("k") == "page" for row in rows for cell in row.get("cells", ()))
+        return any(cell.get("k") in kinds for row in rows for cell in row.get("cells", ()))
 
     def page_data(self) -> dict[str, Any]:
         page = self.definition.page
@@ -432,8 +424,8 @@ class TypstLayout:
             "page_footer": self.band_index("page_footer"),
             "column_header": column_header.index if column_header else None,
             "column_header_in_body": "title" in self._specs and column_header is not None,
-            "numbers_in_header": self._shows_page_numbers(self.band_index("page_header")),
-            "numbers_in_footer": self._shows_page_numbers(self.band_index("page_footer")),
+            "stamps_in_header": self._stamps(self.band_index("page_header")),
+            "stamps_in_footer": self._stamps(self.band_index("page_footer")),
         }
 
     def band_index(self, key: str) -> int | None:

@@ -28,8 +28,9 @@ def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
     detail, header = layout.band_index("detail"), layout.band_index("group_header:1")
     assert detail is not None and header is not None
 
-    def line(product: str) -> list[object]:
-        return [detail, ["7", "2024-01-08", product, "1", "7.49", "", "7.49"]]
+    def line(product: str) -> list[object]:  # with its variables: segments drop them
+        cells = ["7", "2024-01-08", product, "1", "7.49", "", "7.49"]
+        return [detail, cells, {"line_amount_total": 7.49, "page_amount": 7.49}]
 
     customer = [header, ["Mei Peeters", "Consumer"]]
     wrapping = line("A product name far too long to fit its column on one line " * 3)
@@ -41,10 +42,8 @@ def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
     layout.write_folder(tmp_path, records, marked=marked)
     items = json.loads((tmp_path / "data.json").read_text())["items"]
 
-    running = layout.page_totals.texts(layout.start_state()["running"])
-
     def run(lines: list[list[object]]) -> dict[str, object]:
-        return {"r": detail, "e": [values for _, values in lines]}
+        return {"r": detail, "e": [values for _, values, *_ in lines]}
 
     assert (
         items
@@ -52,10 +51,10 @@ def test_records_are_grouped_into_runs_that_marks_bands_and_long_values_end(
             customer,  # a group header is a block of its own
             run(records[1 : 1 + LINES_PER_RUN]),  # a run is full
             run(records[1 + LINES_PER_RUN : 70]),
-            {"m": 70, "e": [*records[70], running]},  # a marked record ends a run
+            {"m": 70, "e": records[70][:2]},  # a marked record ends a run
             customer,
             run([line("Q1"), line("Q2")]),
-            wrapping,  # may wrap: never a line of a run
+            wrapping[:2],  # may wrap: never a line of a run
             run([line("Q3"), line("Q4")]),
         ]
     )
