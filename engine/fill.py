@@ -24,9 +24,12 @@ __all__ = ("BandEvent", "band_key", "fill", "fill_batches")
 Row = Sequence[Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BandEvent:
-    """A band to print: its key, the row it shows, and the variables' values at that moment."""
+    """A band to print: its key, the row it shows, and the variables' values at that moment.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, three
+    times as slow to make (0.7 against 0.2 us), and one is made for every row."""
 
     band: str
     row: Row | None
