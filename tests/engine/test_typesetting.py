@@ -224,6 +224,57 @@ def test_page_numbers_in_header_and_footer_are_both_stamped(
     assert f"{sink.pages}/{sink.pages}" in last and f"Page {sink.pages} of" in last
 
 
+PAGE_TOTALS = """
+title: Page totals of every kind
+source: {table: order_lines, filter: "id <= 900"}
+sort: [{expression: id}]
+variables:
+  - {name: rows, function: count}
+  - {name: page_rows, function: count, reset: page}
+  - {name: page_change, function: sum, expression: CHANGE, reset: page}
+  - {name: change, function: sum, expression: CHANGE}
+bands:
+  page_header:
+    elements:
+      - {type: label, text: "Before this page", width: 40mm}
+      - {type: aggregate, variable: rows, format: "{,.0f} rows", width: 40mm, bold: true}
+      - {type: aggregate, variable: change, format: "{+,.2f}", align: center}
+  detail:
+    elements:
+      - {type: field, expression: id, width: 30mm}
+      - {type: field, expression: CHANGE, format: money, width: 30mm, align: right}
+  page_footer:
+    elements:
+      - {type: aggregate, variable: page_rows, format: "{,.0f} on this page", width: 50mm}
+      - type: aggregate
+        variable: page_change
+        format: "Change {,.2f} EUR"
+        width: 50mm
+        align: right
+        italic: true
+      - {type: page_number, text: "{page}", align: right}
+""".replace("CHANGE", '"case when id % 150 < 75 then unit_price else -unit_price end"')  # pages
+# of 75 rows: the pages' totals change sign
+
+
+def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts and sums, negative ones too, with text around them, bold, italic and
+    centred, in the header and the footer: stamped, each where one document puts it."""
+
+    def typeset(*_: Any) -> None:
+        raise AssertionError("the page texts were typeset, not stamped")
+
+    monkeypatch.setattr(PdfJoiner, "overlay", typeset)
+    _same_as_one_document(demo, parse_definition(PAGE_TOTALS), {}, tmp_path, 100)
+    texts = [page.extract_text() for page in pypdf.PdfReader(tmp_path / "segmented.pdf").pages]
+    assert all("on this page" in text for text in texts)
+    assert any(re.search(r"Change -\d", text) for text in texts), "a negative page total"
+    assert any(re.search(r"Change \d", text) for text in texts), "a positive one"
+    assert re.search(r"\b75 rows \+[\d,]+\.\d\d\b", texts[1])  # carried from page 1
+
+
 VALUES_ONLY = """
 title: Values only
 source: {table: products}
