@@ -257,8 +257,9 @@ bands:
 # of 75 rows: the pages' totals change sign
 
 
+@pytest.mark.parametrize("numbered", [True, False], ids=["with page numbers", "without"])
 def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
-    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numbered: bool
 ) -> None:
     """Counts and sums, negative ones too, with text around them, bold, italic and
     centred, in the header and the footer: stamped, each where one document puts it."""
@@ -267,7 +268,12 @@ def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
         raise AssertionError("the page texts were typeset, not stamped")
 
     monkeypatch.setattr(PdfJoiner, "overlay", typeset)
-    _same_as_one_document(demo, parse_definition(PAGE_TOTALS), {}, tmp_path, 100)
+    text = PAGE_TOTALS
+    if not numbered:
+        number = '      - {type: page_number, text: "{page}", align: right}\n'
+        assert number in text
+        text = text.replace(number, "")
+    _same_as_one_document(demo, parse_definition(text), {}, tmp_path, 100)
     texts = [page.extract_text() for page in pypdf.PdfReader(tmp_path / "segmented.pdf").pages]
     assert all("on this page" in text for text in texts)
     assert any(re.search(r"Change -\d", text) for text in texts), "a negative page total"
