@@ -319,7 +319,7 @@ class SegmentedTypesetter:
         except TypstFailed as error:
             raise RenderError(f"typesetting failed: {error}") from None
 
-    # -- numbering ---------------------------------------------------------------------------
+    # -- stamping ----------------------------------------------------------------------------
 
     def _stamp_pages(self) -> None:
         """Lay the page numbers and totals over the joined pages, now that all are known.

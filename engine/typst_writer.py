@@ -129,15 +129,11 @@ class TypstLayout:
                 raise DefinitionError(
                     [Issue(f"{path}.elements[{pending[0][0]}]", str(error))]
                 ) from None
-            rows.append(
-                {
-                    "kind": "cells",
-                    "cells": [
-                        self._cell(spec, values, e, w)
-                        for (_, e), w in zip(pending, widths, strict=True)
-                    ],
-                }
-            )
+            cells = [
+                self._cell(spec, values, e, w) for (_, e), w in zip(pending, widths, strict=True)
+            ]
+            _mark_strut(cells, (_style(band) or {}).get("size") or size)
+            rows.append({"kind": "cells", "cells": cells})
             pending.clear()
 
         for j, element in enumerate(band.elements):
@@ -496,6 +492,21 @@ def compile_source(
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     return [result] if isinstance(result, bytes) else list(result)
+
+
+def _mark_strut(cells: list[dict[str, Any]], size: float) -> None:
+    """Segments leave page numbers and totals blank (they are stamped over the pages),
+    and a row of nothing else would have no height: the row below it moved up. The
+    tallest such cell, if no label is as tall, is marked to be hidden text there."""
+
+    def height(cell: dict[str, Any]) -> float:
+        return float((cell["style"] or {}).get("size") or size)
+
+    stamped = [cell for cell in cells if cell["k"] in ("page", "total")]
+    labels = [height(cell) for cell in cells if cell["k"] == "text" and cell["t"]]
+    tallest = max(stamped, key=height, default=None)
+    if tallest is not None and height(tallest) > max(labels, default=0.0):
+        tallest["strut"] = True
 
 
 def _simple(band: Mapping[str, Any]) -> bool:

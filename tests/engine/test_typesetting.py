@@ -257,28 +257,33 @@ bands:
 # of 75 rows: the pages' totals change sign
 
 
-@pytest.mark.parametrize("numbered", [True, False], ids=["with page numbers", "without"])
+@pytest.mark.parametrize("footer", ["numbered", "unnumbered", "labelled below"])
 def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
-    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numbered: bool
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, footer: str
 ) -> None:
     """Counts and sums, negative ones too, with text around them, bold, italic and
-    centred, in the header and the footer: stamped, each where one document puts it."""
+    centred, in the header and the footer: stamped, each where one document puts it;
+    also below a row of nothing but stamped texts, which segments leave blank."""
 
     def typeset(*_: Any) -> None:
         raise AssertionError("the page texts were typeset, not stamped")
 
     monkeypatch.setattr(PdfJoiner, "overlay", typeset)
     text = PAGE_TOTALS
-    if not numbered:
-        number = '      - {type: page_number, text: "{page}", align: right}\n'
-        assert number in text
+    number = '      - {type: page_number, text: "{page}", align: right}\n'
+    assert number in text
+    if footer == "unnumbered":
         text = text.replace(number, "")
+    elif footer == "labelled below":
+        text = text.replace(number, number + "      - {type: row_break}\n"
+                            '      - {type: label, text: "Below the totals"}\n')  # fmt: skip
     _same_as_one_document(demo, parse_definition(text), {}, tmp_path, 100)
     texts = [page.extract_text() for page in pypdf.PdfReader(tmp_path / "segmented.pdf").pages]
     assert all("on this page" in text for text in texts)
     assert any(re.search(r"Change -\d", text) for text in texts), "a negative page total"
     assert any(re.search(r"Change \d", text) for text in texts), "a positive one"
-    assert re.search(r"\b75 rows \+[\d,]+\.\d\d\b", texts[1])  # carried from page 1
+    lines = [line for line in texts[0].splitlines() if re.fullmatch(r"\d+ -?[\d,]+\.\d\d", line)]
+    assert re.search(rf"\b{len(lines)} rows \+[\d,]+\.\d\d\b", texts[1])  # from page 1
 
 
 VALUES_ONLY = """

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.document import load_definition
+from engine.document import load_definition, parse_definition
 from engine.render import check_report
 from engine.typst_writer import LINES_PER_RUN, TypstLayout
 
@@ -77,3 +77,32 @@ def test_runs_of_a_whole_document_carry_the_running_values_of_each_line(
     assert items == [
         {"r": detail, "e": [r[1] for r in records], "u": [totals.texts(v) for v in variables]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("footer", "strut"),
+    [
+        ('{type: label, text: "Page total"}, {type: aggregate, variable: n}', None),
+        ("{type: aggregate, variable: n}, {type: page_number}", 0),
+        ('{type: label, text: ""}, {type: page_number}', 1),  # an empty label has no height
+        ('{type: label, text: "n", size: 8}, {type: aggregate, variable: n, size: 12}', 1),
+        ('{type: label, text: "n", size: 12}, {type: aggregate, variable: n, size: 12}', None),
+    ],
+)
+def test_a_stamped_cell_that_alone_gives_its_row_a_height_is_marked(
+    small_demo: sa.Engine, footer: str, strut: int | None
+) -> None:
+    """Segments leave page numbers and totals blank: where nothing else in the row is as
+    tall, one of them must still hold the row's height (the template hides text there)."""
+    definition = parse_definition(
+        "title: T\nsource: {table: products}\n"
+        "variables: [{name: n, function: count, reset: page}]\n"
+        f"bands: {{detail: {{elements: [{{type: field, expression: sku}}]}}, "
+        f"page_footer: {{elements: [{footer}]}}}}\n"
+    )
+    plan, _, _ = check_report(definition, small_demo, {})
+    layout = TypstLayout(definition, plan)
+    index = layout.band_index("page_footer")
+    assert index is not None
+    cells = layout.bands[index]["rows"][0]["cells"]
+    assert [i for i, c in enumerate(cells) if c.get("strut")] == ([] if strut is None else [strut])
