@@ -147,6 +147,9 @@ class TypstLayout:
             else:
                 pending.append((j, element))
         flush()
+        if rows and rows[-1]["kind"] == "cells" and band.fill is None:
+            for cell in rows[-1]["cells"]:  # nothing below it moves, no fill shrinks:
+                cell.pop("strut", None)  # the default footer, say, needs no hidden text
         kind, _, level = key.partition(":")
         reprinted = bool(level) and self.definition.groups[int(level)].reprint_header
         data: dict[str, Any] = {
@@ -496,8 +499,9 @@ def compile_source(
 
 def _mark_strut(cells: list[dict[str, Any]], size: float) -> None:
     """Segments leave page numbers and totals blank (they are stamped over the pages),
-    and a row of nothing else would have no height: the row below it moved up. The
-    tallest such cell, if no label is as tall, is marked to be hidden text there."""
+    and a row of nothing else would have no height: the row below it moved up, a fill
+    would shrink. The tallest such cell, if no label is as tall, is marked to be hidden
+    text there."""
 
     def height(cell: dict[str, Any]) -> float:
         return float((cell["style"] or {}).get("size") or size)

@@ -257,7 +257,7 @@ bands:
 # of 75 rows: the pages' totals change sign
 
 
-@pytest.mark.parametrize("footer", ["numbered", "unnumbered", "labelled below"])
+@pytest.mark.parametrize("footer", ["numbered", "unnumbered", "labelled below", "filled"])
 def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
     demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, footer: str
 ) -> None:
@@ -277,7 +277,10 @@ def test_page_totals_of_every_format_are_stamped_where_one_document_puts_them(
     elif footer == "labelled below":
         text = text.replace(number, number + "      - {type: row_break}\n"
                             '      - {type: label, text: "Below the totals"}\n')  # fmt: skip
+    elif footer == "filled":  # a fill as tall as the row of stamped texts
+        text = text.replace("  page_footer:\n", '  page_footer:\n    fill: "#eeeeee"\n')
     _same_as_one_document(demo, parse_definition(text), {}, tmp_path, 100)
+    assert _rules(tmp_path / "segmented.pdf") == _rules(tmp_path / "whole.pdf")  # and fills
     texts = [page.extract_text() for page in pypdf.PdfReader(tmp_path / "segmented.pdf").pages]
     assert all("on this page" in text for text in texts)
     assert any(re.search(r"Change -\d", text) for text in texts), "a negative page total"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from engine.definition import ReportDefinition
 from engine.document import load_definition, parse_definition
 from engine.render import check_report
 from engine.typst_writer import LINES_PER_RUN, TypstLayout
@@ -98,11 +100,30 @@ def test_a_stamped_cell_that_alone_gives_its_row_a_height_is_marked(
         "title: T\nsource: {table: products}\n"
         "variables: [{name: n, function: count, reset: page}]\n"
         f"bands: {{detail: {{elements: [{{type: field, expression: sku}}]}}, "
-        f"page_footer: {{elements: [{footer}]}}}}\n"
+        f"page_footer: {{elements: [{footer}, {{type: row_break}}, {{type: label, text: x}}]}}}}\n"
     )
-    plan, _, _ = check_report(definition, small_demo, {})
+    cells = _footer_cells(small_demo, definition)[0]
+    assert [i for i, c in enumerate(cells) if c.get("strut")] == ([] if strut is None else [strut])
+
+
+@pytest.mark.parametrize("fill", [None, "#eeeeee"])
+def test_a_last_row_of_stamped_cells_is_held_only_under_a_fill(
+    small_demo: sa.Engine, fill: str | None
+) -> None:
+    """Below the last row nothing moves; only a fill would shrink with it."""
+    colour = f'"{fill}"' if fill else "null"
+    definition = parse_definition(
+        "title: T\nsource: {table: products}\n"
+        "bands: {detail: {elements: [{type: field, expression: sku}]}, "
+        f"page_footer: {{fill: {colour}, elements: [{{type: page_number}}]}}}}\n"
+    )
+    [cells] = _footer_cells(small_demo, definition)
+    assert bool(cells[0].get("strut")) == (fill is not None)
+
+
+def _footer_cells(engine: sa.Engine, definition: ReportDefinition) -> list[list[dict[str, Any]]]:
+    plan, _, _ = check_report(definition, engine, {})
     layout = TypstLayout(definition, plan)
     index = layout.band_index("page_footer")
     assert index is not None
-    cells = layout.bands[index]["rows"][0]["cells"]
-    assert [i for i, c in enumerate(cells) if c.get("strut")] == ([] if strut is None else [strut])
+    return [row["cells"] for row in layout.bands[index]["rows"] if row["kind"] == "cells"]
