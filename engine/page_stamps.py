@@ -75,9 +75,14 @@ def _digits_in_order(form: str) -> str:
 class _Form:
     """How every text of one shape in one field is drawn."""
 
+    number: int  # its resource names are prefixed "Q<number>"
     pieces: list[bytes]  # its content stream, cut where each digit's glyph code goes
     slots: list[tuple[_Place, int]]  # where the digits go: string, code unit; in order
     resources: dict[str, dict[str, pikepdf.Object]]  # by kind, under the names it uses
+
+    @property
+    def prefix(self) -> str:
+        return f"Q{self.number}"
 
 
 class PageStamps:
@@ -87,8 +92,8 @@ class PageStamps:
         self, forms: dict[tuple[int, str], _Form], codes: dict[int, dict[str, bytes]]
     ) -> None:
         self._forms = forms  # (field, shape) -> its form
+        self._by_number = sorted(forms.values(), key=lambda form: form.number)
         self._codes = codes  # field -> digit -> glyph code, in hex
-        self._numbers = {key: n for n, key in enumerate(forms)}
 
     @classmethod
     def learn(cls, pdf: pikepdf.Pdf, shown: Sequence[tuple[int, str]]) -> PageStamps | None:
@@ -116,12 +121,14 @@ class PageStamps:
                             digit: _unit(drawn[field, form.replace("0", digit)][0], slots[0])
                             for digit in _ORDER
                         }
-                instructions, resources = _own_names(*model, f"Q{len(forms)}")
-                forms[field, form] = _Form(_cut(instructions, slots)[0], slots, resources)
+                made = _Form(len(forms), [], slots, {})
+                instructions, made.resources = _own_names(*model, made.prefix)
+                made.pieces = _cut(instructions, slots)[0]
+                forms[field, form] = made
             stamps = cls(forms, codes)
             for (field, text), (found, page) in drawn.items():
                 learnt = forms[field, shape(text)]
-                expected, resources = _own_names(found, page, stamps._prefix(field, text))
+                expected, resources = _own_names(found, page, learnt.prefix)
                 if _identity(resources) != _identity(learnt.resources):
                     return None
                 pieces, digits = _cut(expected, learnt.slots)
@@ -145,26 +152,21 @@ class PageStamps:
 
     def resources(self, used: tuple[int, ...]) -> dict[str, dict[str, pikepdf.Object]]:
         """What a page's texts drawn with these forms name, by kind of resource."""
-        forms = list(self._forms.values())
         merged: dict[str, dict[str, pikepdf.Object]] = {}
         for number in used:
-            for kind, named in forms[number].resources.items():
+            for kind, named in self._by_number[number].resources.items():
                 merged.setdefault(kind, {}).update(named)
         return merged
 
-    def _prefix(self, field: int, text: str) -> str:
-        return f"Q{self._numbers[field, shape(text)]}"
-
     def _content(self, field: int, text: str) -> tuple[bytes, int]:
         """What draws `text` in `field`, and the number of the form it is drawn with."""
-        key = (field, shape(text))
-        form = self._forms[key]
+        form = self._forms[field, shape(text)]
         digits = _DIGIT.findall(text)
         if form.slots and len(form.slots) % len(digits):  # each digit, once per cell
             raise ValueError("the digits drawn are not the text's")
         codes = self._codes.get(field, {})
         drawn = [codes[digits[k % len(digits)]] for k in range(len(form.slots))]
-        return _joined(form.pieces, drawn), self._numbers[key]
+        return _joined(form.pieces, drawn), form.number
 
 
 def _cut(
@@ -172,8 +174,8 @@ def _cut(
 ) -> tuple[list[bytes], list[bytes]]:
     """The instructions as content stream text, cut where the glyph codes `slots` name
     are written (strings holding them written in hex); the codes found there, in hex.
-    Stamping a
-    page then joins bytes: remaking and writing out instructions cost 0.15 ms a text."""
+    Stamping a page then joins bytes: remaking and writing out instructions cost 0.15 ms
+    a text."""
     cuts: dict[_Place, set[int]] = {}
     for place, unit in slots:
         cuts.setdefault(place, set()).add(unit)

@@ -138,7 +138,7 @@ class PageTotals:
         for slot in self.slots:
             if slot.per_page:
                 name = slot.variable
-                share = Decimal(_decimal(end.get(name))) - Decimal(_decimal(start.get(name)))
+                share = _exact(end.get(name)) - _exact(start.get(name))
                 texts.append(slot.format(share))
             else:
                 texts.append(slot.format((start if slot.at_start else end).get(slot.variable)))
@@ -146,10 +146,13 @@ class PageTotals:
 
 
 def _decimal(value: Any) -> str:
-    if value is None:
-        return "0"
-    number = exact(value)
-    return format(number, "f") if number.is_finite() else "0"
+    return format(_exact(value), "f")
+
+
+def _exact(value: Any) -> Decimal:
+    """A running value as an exact decimal; none yet (or not a number) counts as 0."""
+    number = Decimal(0) if value is None else exact(value)
+    return number if number.is_finite() else Decimal(0)
 
 
 def _aggregates(slots: Slots) -> Iterator[tuple[str, int, AggregateElement]]:

@@ -103,10 +103,8 @@ class PdfJoiner:
                 if used not in heads:
                     named = _dictionary(stamps.resources(used), copier)
                     resources = _Raw(b"%d 0 R" % self._writer.add(named))
-                    heads[used] = _dictionary({**head, "/Resources": resources}, copier)[:-2]
-                data = zlib.compress(data)
-                stream = b"%s/Length %d >>\nstream\n%s\nendstream" % (heads[used], len(data), data)
-                self._writer.write(form, stream)
+                    heads[used] = _dictionary({**head, "/Resources": resources}, copier)
+                self._writer.write(form, _framed(heads[used], zlib.compress(data)))
             copier.flush()
         return True
 
@@ -249,7 +247,12 @@ class _Copier:
 
 
 def _stream(data: bytes) -> bytes:
-    return b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data)
+    return _framed(b"<< >>", data)
+
+
+def _framed(head: bytes, data: bytes) -> bytes:
+    """A stream object: its dictionary as written (`<< ... >>`), /Length added, and data."""
+    return b"%s /Length %d >>\nstream\n%s\nendstream" % (head[:-3], len(data), data)
 
 
 def _body(obj: pikepdf.Object, copier: _Copier) -> bytes:
@@ -262,8 +265,7 @@ def _body(obj: pikepdf.Object, copier: _Copier) -> bytes:
 
 def _stream_object(entries: dict[str, Any], data: bytes, copier: _Copier) -> bytes:
     """A stream of `data` as stored (filters given in `entries`), its length added."""
-    head = _dictionary(entries, copier, extra=b"/Length %d" % len(data))
-    return head + b"\nstream\n" + data + b"\nendstream"
+    return _framed(_dictionary(entries, copier), data)
 
 
 def _dictionary(entries: dict[str, Any], copier: _Copier, extra: bytes = b"") -> bytes:

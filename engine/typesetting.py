@@ -342,7 +342,9 @@ class SegmentedTypesetter:
         folder.mkdir()
         self.layout.write_folder(folder, [], overlay=overlay or [[None] * fields])
         path = folder / "specimens.pdf"
-        self._run(self._workers.compile_pdf, folder, {"mode": "numbers", "total": str(total)}, path)
+        inputs = {"mode": "numbers", "total": str(total)}
+        compile_pdf = self._workers.compile_pdf
+        self._run(compile_pdf, folder, inputs, path)
         if self._joiner.stamp(path, shown, texts):
             return
         chunks: list[tuple[int, Path, Future[Any]]] = []
@@ -351,8 +353,6 @@ class SegmentedTypesetter:
             folder.mkdir()
             self.layout.write_folder(folder, [], overlay=texts[start : start + SEGMENT_PAGES])
             path = folder / "overlay.pdf"
-            inputs = {"mode": "numbers", "total": str(total)}
-            compile_pdf = self._workers.compile_pdf
             chunks.append(
                 (start, path, self._pool.submit(self._run, compile_pdf, folder, inputs, path))
             )

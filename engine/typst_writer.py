@@ -132,7 +132,6 @@ class TypstLayout:
             cells = [
                 self._cell(spec, values, e, w) for (_, e), w in zip(pending, widths, strict=True)
             ]
-            _mark_strut(cells, (_style(band) or {}).get("size") or size)
             rows.append({"kind": "cells", "cells": cells})
             pending.clear()
 
@@ -147,9 +146,11 @@ class TypstLayout:
             else:
                 pending.append((j, element))
         flush()
-        if rows and rows[-1]["kind"] == "cells" and band.fill is None:
-            for cell in rows[-1]["cells"]:  # nothing below it moves, no fill shrinks:
-                cell.pop("strut", None)  # the default footer, say, needs no hidden text
+        # Below the last row nothing moves, and without a fill nothing shrinks: the
+        # default footer, say, needs no hidden text.
+        for row in rows if band.fill is not None else rows[:-1]:
+            if row["kind"] == "cells":
+                _mark_strut(row["cells"], (_style(band) or {}).get("size") or size)
         kind, _, level = key.partition(":")
         reprinted = bool(level) and self.definition.groups[int(level)].reprint_header
         data: dict[str, Any] = {
