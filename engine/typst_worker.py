@@ -14,7 +14,8 @@ giving all that memory back, and forks the next. A fork costs about a millisecon
 starting a fresh interpreter with typst and its fonts cost 60 to 100 ms of CPU. The
 worker relays each task to its child, so it notices a child that dies mid-task and
 answers for it. Processes also keep the compiles clear of the GIL that the loader and
-fill threads need. This module imports only typst and the standard library.
+fill threads need. This module imports only the standard library, and typst where it
+compiles: a process that only starts workers never loads typst (13 MB).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
-
-import typst
 
 __all__ = ("TypstFailed", "WorkerPool", "typst_fonts", "typst_message")
 
@@ -174,6 +173,8 @@ def _tunables(given: str | None) -> str:
 
 def _compile_pdf(folder: str, inputs: dict[str, str], target: str) -> None:
     """Typeset `folder/report.typ` to the PDF file `target`."""
+    import typst
+
     try:
         pdf = typst.compile(
             str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
@@ -186,6 +187,8 @@ def _compile_pdf(folder: str, inputs: dict[str, str], target: str) -> None:
 
 
 def _compile_svg(folder: str, inputs: dict[str, str]) -> list[str]:
+    import typst
+
     try:
         pages = typst.compile(
             str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
@@ -200,6 +203,8 @@ def _typeset_marked(
     folder: str, inputs: dict[str, str], target: str
 ) -> list[tuple[int, int, float]]:
     """Typeset to `target` and read back the record markers: (record, page, y)."""
+    import typst
+
     try:
         compiler = typst.Compiler(
             str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
@@ -218,6 +223,8 @@ def _typeset_marked(
 
 def typst_fonts() -> Any:
     """The package's fonts, scanned once per process; system fonts are never used."""
+    import typst
+
     with _FONTS_LOCK:
         if not _FONTS:
             _FONTS.append(typst.Fonts(include_system_fonts=False, font_paths=[str(FONT_DIR)]))

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import typst
 
 from engine.bands import CellSpec, report_bands
 from engine.definition import (
@@ -482,6 +481,8 @@ def compile_source(
     tags: bool = True,
 ) -> list[bytes]:
     """Typeset `folder/report.typ` (its data beside it); one PDF or one image per page."""
+    import typst  # here: a run typeset in segments never loads it in its own process
+
     try:
         result = typst.compile(
             str(folder / "report.typ"),
