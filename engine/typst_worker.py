@@ -1,34 +1,39 @@
-"""Typst compiles in worker processes; the process that compiles is replaced every few tasks.
+"""Typst compiles in forked processes; the process that compiles is replaced every few tasks.
 
-Run as a script (`python -I engine/typst_worker.py`), a worker reads one task a line on
-stdin (JSON: the function's name and arguments) and answers one line on stdout, until
-stdin closes.
+Run as a script (`python -I engine/typst_worker.py`), the forking process reads tasks on
+stdin, a line each (a number, then JSON: the function's name and arguments), and writes
+each answer on stdout as it comes, a line after the task's number, until stdin closes.
 Plain subprocesses rather than multiprocessing: a spawned multiprocessing worker imports
 the caller's main module again, which a library cannot ask of every script using it.
 
 Typst memoizes layout work across compiles in a process and keeps it for about its last
 ten compiles: measured, RSS grows about 35 MB a 1,000-record segment, and typst-py offers
-no way to evict it. So the worker compiles nothing itself: it imports typst and scans the
-fonts once, then forks a child that answers a few tasks (one by default) and exits,
-giving all that memory back, and forks the next. A fork costs about a millisecond;
-starting a fresh interpreter with typst and its fonts cost 60 to 100 ms of CPU. The
-worker relays each task to its child, so it notices a child that dies mid-task and
-answers for it. Processes also keep the compiles clear of the GIL that the loader and
-fill threads need. This module imports only the standard library, and typst where it
-compiles: a process that only starts workers never loads typst (13 MB).
+no way to evict it. So the forking process compiles nothing itself: it imports typst and
+scans the fonts once, then forks a child for a task, which answers a few tasks (one by
+default) and exits, giving all that memory back. A fork costs about a millisecond;
+starting a fresh interpreter with typst and its fonts cost 60 to 100 ms of CPU. One
+forking process serves every task a pool runs at once (two children compile side by
+side): a second would hold typst and the fonts again, 43 MB, most of it counted again in
+each child it forks. It relays every task and answer, so it notices a child that dies
+mid-task and answers for it. Processes also keep the compiles clear of the GIL that the
+loader and fill threads need. This module imports only the standard library, and typst
+where it compiles: a process that only starts compiles never loads typst (13 MB).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import queue
 import re
+import selectors
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,23 +55,21 @@ class TypstFailed(Exception):
 
 
 class _WorkerEnded(TypstFailed):
-    """The worker process itself ended: its place gets a new one."""
+    """The forking process itself ended: its place gets a new one."""
 
 
 class WorkerPool:
-    """`size` worker processes, kept until `close` (each replaces its compiling child
-    itself; one that ends is replaced when next needed). Safe to call from several
+    """Compiles up to `size` tasks at once, each in a child of one forking process, kept
+    until `close` (one that ends is replaced when next needed). Safe to call from several
     threads at once."""
 
     def __init__(self, size: int, compiles_per_child: int = COMPILES_PER_CHILD) -> None:
         self._share = compiles_per_child
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
-        # Started now: each imports typst and scans the fonts (60-100 ms) on a core of
-        # its own while the caller goes on reading rows.
-        self._all = [_Worker(compiles_per_child) for _ in range(size)]
-        for worker in self._all:
-            self._idle.put(worker)
+        self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
+        # Started now: it imports typst and scans the fonts (60-100 ms) on a core of its
+        # own while the caller goes on reading rows.
+        self._forker: _Forker | None = _Forker(compiles_per_child)
 
     def compile_pdf(self, folder: Path, inputs: dict[str, str], target: Path) -> None:
         """Typeset `folder/report.typ` to the PDF file `target`."""
@@ -90,41 +93,26 @@ class WorkerPool:
 
     def close(self) -> None:
         with self._lock:
-            workers, self._all = self._all, []
-        for worker in workers:
-            worker.stop()
+            forker, self._forker = self._forker, None
+        if forker is not None:
+            forker.stop()
 
     def _run(self, name: str, *args: Any) -> Any:
-        worker = self._idle.get()
-        try:
-            if worker is None:
-                worker = _Worker(self._share)
-                with self._lock:
-                    self._all.append(worker)
-            result = worker.call(name, args)
-        except TypstFailed as error:
-            if isinstance(error, _WorkerEnded):
-                self._retire(worker)
-                worker = None
-            self._idle.put(worker)
-            raise
-        except BaseException:
-            self._retire(worker)  # it may be half way through an answer
-            self._idle.put(None)
-            raise
-        self._idle.put(worker)
-        return result
-
-    def _retire(self, worker: _Worker | None) -> None:
-        if worker is None:
-            return
-        worker.stop()
-        with self._lock:
-            if worker in self._all:
-                self._all.remove(worker)
+        with self._slots:
+            with self._lock:
+                if self._forker is None or self._forker.ended:
+                    if self._forker is not None:
+                        self._forker.stop()
+                    self._forker = _Forker(self._share)
+                forker = self._forker
+            return forker.call(name, args)
 
 
-class _Worker:
+class _Forker:
+    """The forking process, seen from the caller: tasks go out on its stdin, each with a
+    number, and a thread routes the answers that come back on its stdout, in any order,
+    to the callers waiting for them."""
+
     def __init__(self, share: int) -> None:
         # This file run as a script, isolated (-I): nothing from the caller's folder or
         # environment can stand in for a module it imports (only typst and the stdlib).
@@ -133,33 +121,63 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
             env={**os.environ, "GLIBC_TUNABLES": _tunables(os.environ.get("GLIBC_TUNABLES"))},
         )  # fmt: skip
+        self.ended = False
+        self._numbers = itertools.count()
+        self._waiting: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()  # over `ended` and `_waiting`
+        self._writing = threading.Lock()  # one task line at a time
+        self._reader = threading.Thread(target=self._route, name="quire-typst", daemon=True)
+        self._reader.start()
 
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
-        stdin, stdout = self._pipes()
-        try:
-            stdin.write(json.dumps([name, list(args)]) + "\n")
-            stdin.flush()
-            line = stdout.readline()
-        except OSError:
-            line = ""
-        if not line:
-            code = self.process.poll()
-            raise _WorkerEnded(f"the typesetting process ended (exit code {code})")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise TypstFailed(answer["error"])
-        return answer["result"]
+        answer: Future[Any] = Future()
+        stdin, _ = self._pipes()
+        with self._lock:
+            if self.ended:
+                raise _WorkerEnded(self._ended_message())
+            number = str(next(self._numbers))
+            self._waiting[number] = answer
+        with self._writing:
+            try:
+                stdin.write(f"{number} {json.dumps([name, list(args)])}\n")
+                stdin.flush()
+            except (OSError, ValueError):  # it ended (or was stopped): this task fails
+                pass  # in the thread reading the answers, as the process's end is seen
+        return answer.result()
 
     def stop(self) -> None:
         """End the process: it exits when its stdin closes (or is killed after 10 s)."""
-        stdin, stdout = self._pipes()
+        stdin, _ = self._pipes()
         try:
-            stdin.close()
+            with self._writing:
+                stdin.close()
             self.process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
+        self._reader.join()
+
+    def _route(self) -> None:
+        _, stdout = self._pipes()
+        for line in stdout:
+            number, _, text = line.partition(" ")
+            with self._lock:
+                answer = self._waiting.pop(number)
+            result = json.loads(text)
+            if "error" in result:
+                answer.set_exception(TypstFailed(result["error"]))
+            else:
+                answer.set_result(result["result"])
         stdout.close()
+        self.process.wait()
+        with self._lock:
+            self.ended = True
+            waiting, self._waiting = self._waiting, {}
+        for answer in waiting.values():
+            answer.set_exception(_WorkerEnded(self._ended_message()))
+
+    def _ended_message(self) -> str:
+        return f"the typesetting process ended (exit code {self.process.poll()})"
 
     def _pipes(self) -> tuple[IO[str], IO[str]]:
         assert self.process.stdin is not None
@@ -259,16 +277,15 @@ def _answer(tasks: IO[str], answers: IO[str], limit: int | None = None) -> None:
 
 
 class _Child:
-    """A forked process that answers `share` tasks, then exits."""
+    """A forked process that answers `share` tasks, a line each, then exits."""
 
-    def __init__(self, share: int) -> None:
+    def __init__(self, share: int, others: list[int]) -> None:
         tasks_in, tasks_out = os.pipe()
         answers_in, answers_out = os.pipe()
-        sys.stdout.flush()
         self.pid = os.fork()
-        if self.pid == 0:  # the child: its own pipes only, never the worker's stdin/stdout
-            os.close(tasks_out)
-            os.close(answers_in)
+        if self.pid == 0:  # the child: its own pipes only, none of the forker's
+            for fd in [tasks_out, answers_in, *others]:
+                os.close(fd)
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, 0)
             os.dup2(null, 1)
@@ -276,52 +293,111 @@ class _Child:
             try:
                 with open(tasks_in) as tasks, open(answers_out, "w") as answers:
                     _answer(tasks, answers, share)
-            except BaseException:  # whatever it was, the worker reports it
+            except BaseException:  # whatever it was, the forker reports it
                 code = 1
             os._exit(code)
         os.close(tasks_in)
         os.close(answers_out)
-        self.tasks = open(tasks_out, "w")  # noqa: SIM115  # closed in end()
-        self.answers = open(answers_in)  # noqa: SIM115
-        self.done = 0
+        self.tasks = tasks_out
+        self.answers = _Lines(answers_in)
+        self.left = share
+        self.number = ""  # the task it answers now
 
-    def ask(self, line: str) -> str | None:
-        """The child's answer to one task; None if it died before answering."""
-        self.done += 1
+    def ask(self, number: str, task: bytes) -> bool:
+        """Hand the child a task; False if it is gone."""
+        self.number = number
+        self.left -= 1
         try:
-            self.tasks.write(line)
-            self.tasks.flush()
-            return self.answers.readline() or None
+            _write_all(self.tasks, task)
         except OSError:
-            return None
+            return False
+        return True
 
     def end(self) -> int:
         """Let the child exit (or find it gone); its exit code."""
-        for pipe in (self.tasks, self.answers):
+        for fd in (self.tasks, self.answers.fd):
             with contextlib.suppress(OSError):
-                pipe.close()
+                os.close(fd)
         _, status = os.waitpid(self.pid, 0)
         return os.waitstatus_to_exitcode(status)
 
 
+class _Lines:
+    """Whole lines from a file descriptor that `select` says can be read."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._part = b""
+
+    def read(self) -> list[bytes] | None:
+        """The lines completed by what could be read now; None at the end."""
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            return None
+        *lines, self._part = (self._part + chunk).split(b"\n")
+        return [line + b"\n" for line in lines]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _serve(share: int) -> None:
-    """Relay tasks from stdin to a forked child, a new one every `share` tasks."""
+    """Fork a child for each task read from stdin (or give it to an idle one with tasks
+    of its share left); write each answer to stdout, after the task's number, as it
+    comes. One process does this for every compile a pool runs at once: a second one
+    would hold typst and the fonts again (43 MB)."""
     typst_fonts()  # scanned once, here: every child inherits them
-    child: _Child | None = None
-    for line in sys.stdin:
-        if child is None or child.done >= share:
-            if child is not None:
+    selector = selectors.DefaultSelector()
+    tasks = _Lines(sys.stdin.fileno())
+    selector.register(tasks.fd, selectors.EVENT_READ)
+    idle: list[_Child] = []
+    busy: set[_Child] = set()
+
+    def answer(number: str, line: bytes) -> None:
+        _write_all(sys.stdout.fileno(), number.encode() + b" " + line)
+
+    def ended(child: _Child) -> None:
+        failure = f"the typesetting process ended (exit code {child.end()})"
+        answer(child.number, json.dumps({"error": failure}).encode() + b"\n")
+
+    while True:
+        for key, _ in selector.select():
+            if key.fd == tasks.fd:
+                lines = tasks.read()
+                if lines is None:  # the pool closed: nothing more will be asked
+                    for child in [*idle, *busy]:
+                        with contextlib.suppress(ProcessLookupError):
+                            if child in busy:
+                                os.kill(child.pid, signal.SIGKILL)
+                        child.end()
+                    return
+                for line in lines:
+                    number, _, task = line.partition(b" ")
+                    others = [fd for c in [*idle, *busy] for fd in (c.tasks, c.answers.fd)]
+                    child = idle.pop() if idle else _Child(share, [tasks.fd, *others])
+                    if not child.ask(number.decode(), task):
+                        ended(child)
+                        continue
+                    busy.add(child)
+                    selector.register(child.answers.fd, selectors.EVENT_READ, child)
+                continue
+            child = key.data
+            done = child.answers.read()
+            if done == []:
+                continue  # the answer is not whole yet
+            selector.unregister(child.answers.fd)
+            busy.discard(child)
+            if done is None:  # it died before answering
+                ended(child)
+                continue
+            answer(child.number, done[0])
+            if child.left > 0:
+                idle.append(child)
+            else:
                 child.end()
-            child = _Child(share)
-        answer = child.ask(line)
-        if answer is None:  # it died: this task fails, the next one gets a new child
-            code, child = child.end(), None
-            failure = f"the typesetting process ended (exit code {code})"
-            answer = json.dumps({"error": failure}) + "\n"
-        sys.stdout.write(answer)
-        sys.stdout.flush()
-    if child is not None:
-        child.end()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import os
@@ -488,8 +489,9 @@ def test_a_report_without_detail_rows_is_not_segmented_for_its_row_count(
 
 
 def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) -> None:
-    """A compile error comes back as text; a killed compiling child or a killed worker
-    fails its task, not the pool; a child is replaced after its share of tasks."""
+    """A compile error comes back as text; a killed compiling child fails its task, not
+    the pool; a child is replaced after its share of tasks; the forking process, killed,
+    fails the tasks in flight and is replaced."""
     pool = WorkerPool(1, compiles_per_child=3)
     try:
         (tmp_path / "report.typ").write_text("#let x = (")
@@ -499,27 +501,58 @@ def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) 
         pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
         assert pypdf.PdfReader(tmp_path / "out.pdf").pages[0].extract_text() == "Hello"
 
-        (worker,) = pool._all  # a compile error did not cost the worker its process
+        forker = pool._forker  # a compile error did not cost it its process
+        assert forker is not None
         first = pool.serving_pid()
         while (child := pool.serving_pid()) == first:
             pass  # until a new child answers: it has served one task of its share
-        assert child != worker.process.pid
+        assert child != forker.process.pid
         os.kill(child, signal.SIGKILL)
         with pytest.raises(TypstFailed, match="process ended"):
             pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
         served = [pool.serving_pid() for _ in range(4)]
         assert child not in served
         assert served[0] == served[-2] != served[-1]  # replaced after its share
-        assert pool._all == [worker]  # the worker itself stayed
+        assert pool._forker is forker  # the forking process itself stayed
 
-        worker.process.kill()
-        worker.process.wait()
-        with pytest.raises(TypstFailed, match="process ended"):
-            pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")
-        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")  # a new worker took its place
-        assert pool._all[0] is not worker and len(pool._all) == 1
+        stopped = served[-1]  # a task in flight when the forking process ends fails
+        os.kill(stopped, signal.SIGSTOP)
+        with concurrent.futures.ThreadPoolExecutor(1) as threads:
+            waiting = threads.submit(pool.compile_pdf, tmp_path, {}, tmp_path / "out.pdf")
+            forker.process.kill()
+            with pytest.raises(TypstFailed, match="process ended"):
+                waiting.result(timeout=30)
+        os.kill(stopped, signal.SIGKILL)
+        pool.compile_pdf(tmp_path, {}, tmp_path / "out.pdf")  # a new one took its place
+        assert pool._forker is not forker
     finally:
         pool.close()
+
+
+def test_tasks_at_once_run_in_children_of_one_process(tmp_path: Path) -> None:
+    """While one task waits in a child, a pool of two answers the next in another child
+    of the same process: one process holds typst and the fonts, not one per slot."""
+    pool = WorkerPool(2, compiles_per_child=2)
+    try:
+        assert pool._forker is not None
+        forker = pool._forker.process.pid
+        first = pool.serving_pid()  # it has a task of its share left, and waits for it
+        parents = [_parent(first)]
+        os.kill(first, signal.SIGSTOP)
+        with concurrent.futures.ThreadPoolExecutor(1) as threads:
+            held = threads.submit(pool.serving_pid)  # given to the stopped child
+            second = pool.serving_pid()
+            parents.append(_parent(second))
+            os.kill(first, signal.SIGCONT)
+            assert held.result(timeout=30) == first
+        assert second != first
+        assert parents == [forker, forker]
+    finally:
+        pool.close()
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_compiling_children_ask_malloc_for_huge_pages_keeping_the_callers_settings(
