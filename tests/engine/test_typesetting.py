@@ -429,6 +429,32 @@ bands:
 """
 
 
+def test_a_segment_is_kept_only_if_each_page_starts_with_the_record_predicted_for_it() -> None:
+    """Each predicted page's first record, the last record and the probe are marked;
+    the layout is as predicted only if each is on its predicted page and each that
+    starts a page is at the page's top."""
+    top, line = 96.9, 12.0
+    predicted = [1, 1, 1, 2, 2]  # records 0-4; the probe, record 5, should start page 3
+    marked = typesetting._page_starts(predicted, 6)
+    assert marked == [True, False, False, True, True, True]
+
+    def mark(record: int, page: int, lines_down: int = 0) -> typesetting._Mark:
+        return typesetting._Mark(record, page, top + lines_down * line)
+
+    def check(*marks: typesetting._Mark) -> bool:
+        return typesetting._as_predicted(predicted, marks, top)
+
+    assert check(mark(0, 1), mark(3, 2), mark(4, 2, 1), mark(5, 3))
+    # record 2 went over to page 2: record 3 is on page 2, but not at its top
+    assert not check(mark(0, 1), mark(3, 2, 1), mark(4, 2, 2), mark(5, 3))
+    # record 3 would have fit on page 1
+    assert not check(mark(0, 1), mark(3, 1, 3), mark(4, 2), mark(5, 3))
+    # the last record went over to a page of its own (no probe to tell)
+    assert not check(mark(0, 1), mark(3, 2), mark(4, 3))
+    # the probe does not start page 3
+    assert not check(mark(0, 1), mark(3, 2), mark(4, 2, 1), mark(5, 3, 1))
+
+
 def test_wrapped_cells_are_repaired_to_the_continuous_layout(
     demo: sa.Engine, tmp_path: Path
 ) -> None:
