@@ -2,20 +2,20 @@
 
 One Typst document holding a whole large report costs memory in proportion to its pages.
 Here the band records are cut into segments of about `SEGMENT_RECORDS` that end exactly
-at a page boundary, so each segment can be typeset on its own, two at a time by Typst
-worker processes (engine.typst_worker), while later rows are still being loaded.
+at a page boundary, so each segment can be typeset on its own, two at a time by children
+of one Typst process (engine.typst_worker), while later rows are still being loaded.
 
-Where pages break is predicted from band heights measured before any row came (a marker
-gives each band's page and position). Each segment is typeset with one extra record, the
-first of the next segment, as a probe: the segment is right when each predicted page's
-first record, and the probe, start the page predicted for them at its top. When a
-prediction fails
-(a cell wrapped onto two lines, say), the segment's last page is dropped, its records are
-carried to the front of what follows, and later segments are typeset again: the result is
-always the one continuous layout would give. Each kept segment is written into the one
-PDF at once (engine.pdf_join); page numbers count on across segments. What only the
-whole report knows is laid over every page at the end: "of Y", and the page totals,
-which segments leave blank and the engine computes from the rows of each kept page.
+Where pages break is predicted from band heights measured before any row came, and again
+wherever a prediction failed (a marker gives a record's page and position). Each segment
+is typeset with one extra record, the first of the next segment, as a probe: the segment
+is right when each predicted page's first record, and the probe, start the page predicted
+for them at its top. When a prediction fails (a cell wrapped onto two lines, say), the
+segment's last page is dropped, its records are carried to the front of what follows, and
+later segments are typeset again: the result is always the one continuous layout would
+give. Each kept segment is written into the one PDF at once (engine.pdf_join); page
+numbers count on across segments. What only the whole report knows is laid over every
+page at the end: "of Y", and the page totals, which segments leave blank and the engine
+computes from the rows of each kept page.
 """
 
 from __future__ import annotations
