@@ -40,7 +40,8 @@ __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
 
 # Bigger costs less per record (a compile's fixed costs, about 13 ms, are shared by more,
 # and repeated values hit Typst's layout cache more often); each compiling process takes
-# about 17 MB more per 1,000 records: at 4,000 the machine's peak is 378 MB at 1M rows.
+# about 17 MB more per 1,000 records: at 4,000, all processes together peaked at 286-378 MB
+# in every run measured, 10K to 1M rows.
 SEGMENT_RECORDS = 4000
 _TAIL_RECORDS = 200  # the records left at the end are shared by the workers, down to this
 SEGMENT_PAGES = 100  # texts laid over pages are typeset in chunks of this many pages
