@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import json
 import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -545,6 +547,9 @@ def test_typst_workers_report_errors_and_replace_a_dead_process(tmp_path: Path) 
         os.kill(stopped, signal.SIGSTOP)
         with concurrent.futures.ThreadPoolExecutor(1) as threads:
             waiting = threads.submit(pool.compile_pdf, tmp_path, {}, tmp_path / "out.pdf")
+            deadline = time.monotonic() + 30
+            while not forker._waiting and time.monotonic() < deadline:
+                pass  # until it is asked of this process: then it cannot go to a new one
             forker.process.kill()
             with pytest.raises(TypstFailed, match="process ended"):
                 waiting.result(timeout=30)
@@ -565,12 +570,21 @@ def test_tasks_at_once_run_in_children_of_one_process(tmp_path: Path) -> None:
         first = pool.serving_pid()  # it has a task of its share left, and waits for it
         parents = [_parent(first)]
         os.kill(first, signal.SIGSTOP)
-        with concurrent.futures.ThreadPoolExecutor(1) as threads:
-            held = threads.submit(pool.serving_pid)  # given to the stopped child
-            second = pool.serving_pid()
-            parents.append(_parent(second))
-            os.kill(first, signal.SIGCONT)
-            assert held.result(timeout=30) == first
+        try:
+            with concurrent.futures.ThreadPoolExecutor(2) as threads:
+                asked = [threads.submit(pool.serving_pid) for _ in range(2)]
+                done, _ = concurrent.futures.wait(
+                    asked, timeout=30, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                (second,) = [future.result() for future in done]  # not the stopped child
+                parents.append(_parent(second))
+                os.kill(first, signal.SIGCONT)
+                assert sorted(future.result(timeout=30) for future in asked) == sorted(
+                    [first, second]
+                )
+        finally:  # never left stopped, whatever failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first, signal.SIGCONT)
         assert second != first
         assert parents == [forker, forker]
     finally:
