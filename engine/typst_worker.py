@@ -45,7 +45,7 @@ __all__ = ("TypstFailed", "WorkerPool", "typst_fonts", "typst_message")
 # the caller gave come after ours, so theirs win; other C libraries ignore the variable.
 _MALLOC_TUNING = "glibc.malloc.hugetlb=1"
 # Each marker's record number, page and position from the top (a float: a length would be
-# printed to 0.01pt only), read from the typeset document; the template asks nothing.
+# printed to 0.01pt only), read from the typeset document: a marker asks for nothing.
 _MARKERS = (
     "query(<quire-record>).map(m => "
     "(m.value, m.location().page(), m.location().position().y / 1pt))"
