@@ -1,7 +1,9 @@
 """One error hierarchy for the engine, so every caller can report problems the same way.
 
 Each error carries structured issues (where, what, a hint) so a CLI can print one line
-per problem and a designer can put each message next to the element it concerns.
+per problem and a designer can put each message next to the element it concerns. Every
+exception class the engine raises on purpose lives here; `to_dict` is the one JSON form
+of an error that crosses a process, a queue or an HTTP response.
 """
 
 from __future__ import annotations
@@ -9,35 +11,57 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = (
+    "Cancelled",
     "DataSourceError",
     "DefinitionError",
+    "InternalError",
     "Issue",
+    "MemoryLimitExceeded",
     "OutputError",
     "ParameterError",
+    "QueryTimeout",
     "QuireError",
     "RenderError",
+    "Superseded",
     "did_you_mean",
 )
 
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem, located by a dotted path such as `bands.detail.elements[2].expression`."""
+    """One problem, located by a dotted path such as `bands.detail.elements[2].expression`.
+
+    For an expression, `position` is the 0-based character offset of the problem in it and
+    `excerpt` a short piece of the expression around that offset.
+    """
 
     path: str
     message: str
     hint: str = ""
+    position: int | None = None
+    excerpt: str = ""
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{self.message}{hint}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: path, message, hint, and position and excerpt where known."""
+        data: dict[str, Any] = {"path": self.path, "message": self.message, "hint": self.hint}
+        if self.position is not None:
+            data["position"] = self.position
+            data["excerpt"] = self.excerpt
+        return data
+
 
 class QuireError(Exception):
     """Base of every error the engine raises on purpose."""
+
+    kind = "error"
 
     def __init__(self, issues: Sequence[Issue] | str, path: str = "") -> None:
         self.issues: tuple[Issue, ...] = (
@@ -52,25 +76,76 @@ class QuireError(Exception):
             lines.append(f"... and {len(self.issues) - limit} more")
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The error as JSON-ready data: its kind, its first problem, and all of them."""
+        first = self.issues[0] if self.issues else Issue("", self.kind)
+        return {
+            "kind": self.kind,
+            "message": first.message,
+            "path": first.path,
+            "issues": [issue.to_dict() for issue in self.issues],
+        }
+
 
 class DefinitionError(QuireError):
     """The report definition is malformed or does not fit the data source."""
+
+    kind = "definition"
 
 
 class ParameterError(QuireError):
     """A run parameter is missing, unknown or of the wrong type."""
 
+    kind = "parameter"
+
 
 class DataSourceError(QuireError):
     """The data source cannot be reached or read."""
 
+    kind = "data_source"
+
+
+class QueryTimeout(DataSourceError):
+    """A query ran past its statement time limit."""
+
+    kind = "timeout"
+
 
 class RenderError(QuireError):
-    """Typesetting failed."""
+    """Typesetting or drawing a chart failed."""
+
+    kind = "render"
 
 
 class OutputError(QuireError):
     """The output cannot be written."""
+
+    kind = "output"
+
+
+class Cancelled(QuireError):
+    """Raised at the next batch boundary after a run was cancelled."""
+
+    kind = "cancelled"
+
+
+class Superseded(QuireError):
+    """A newer preview for the same designer arrived before this one was rendered."""
+
+    kind = "superseded"
+
+
+class MemoryLimitExceeded(QuireError):
+    """The run's memory limit was reached; it stopped instead of exhausting the machine."""
+
+    kind = "memory"
+
+
+class InternalError(QuireError):
+    """A bug: something failed that the engine did not expect. The message names the
+    exception's type; the traceback goes to the log, not to the user."""
+
+    kind = "internal"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -11,15 +11,11 @@ import os
 import resource
 from collections.abc import Callable
 
-from engine.errors import QuireError
+from engine.errors import MemoryLimitExceeded
 
 __all__ = ("MemoryGuard", "MemoryLimitExceeded", "current_rss_bytes", "resident_bytes")
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-class MemoryLimitExceeded(QuireError):
-    """The run's memory limit was reached; it stopped instead of exhausting the machine."""
 
 
 def resident_bytes(pid: int | str = "self") -> int | None:

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.errors import QuireError
+from engine.errors import Cancelled, QuireError
 
 __all__ = ("Cancelled", "Progress", "Run", "RunControl", "RunRegistry", "RunStatus")
 
@@ -33,10 +33,6 @@ class RunStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-
-class Cancelled(QuireError):
-    """Raised at the next batch boundary after a run was cancelled."""
 
 
 @dataclass(frozen=True)
