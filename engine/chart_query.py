@@ -203,8 +203,8 @@ def build_chart_query(
             issues.append(
                 Issue(
                     f"{where}.time_unit",
-                    f"only dates and timestamps can be bucketed by {channel.time_unit}, "
-                    f"not a {value.type} value",
+                    f"only dates and timestamps can be bucketed by {channel.time_unit} "
+                    f"(this expression is {value.type})",
                     "use a date column, or cast(expression as date); without time_unit "
                     "the values are used as they are",
                 )

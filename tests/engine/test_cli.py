@@ -111,6 +111,21 @@ def test_check_lists_every_problem(
     ]
 
 
+def test_check_lists_structural_and_expression_problems_together(
+    tmp_path: Path, demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _definition(tmp_path, "expression: product.name}", "expression: product.nme}")
+    path.write_text(path.read_text().replace("title:", "titel:", 1))
+    code, _, err = _run(capsys, "check", str(path), "--source", demo_url)
+    assert code == 1
+    assert err.splitlines() == [
+        "error: titel: unknown key 'titel' (did you mean 'title'?)",
+        "error: bands.detail.elements[2].expression: unknown column 'nme' in table 'products' "
+        "(did you mean 'name'?)",
+        "error: title: required",
+    ]
+
+
 BAD_DEFINITIONS = [
     (
         "expression: product.name}",
