@@ -199,6 +199,16 @@ def build_chart_query(
             issues.append(Issue(f"{where}.expression", "required without an aggregate"))
         elif channel.bin is not None and not _numeric(value):
             issues.append(Issue(f"{where}.bin", "only numbers can be binned"))
+        elif channel.time_unit is not None and not _temporal(value):
+            issues.append(
+                Issue(
+                    f"{where}.time_unit",
+                    f"only dates and timestamps can be bucketed by {channel.time_unit} "
+                    f"(this expression is {value.type})",
+                    "use a date column, or cast(expression as date); without time_unit "
+                    "the values are used as they are",
+                )
+            )
         else:
             bucketed = date_trunc(channel.time_unit, value) if channel.time_unit else value
             dimensions.append((name, bucketed, channel.bin))
@@ -290,6 +300,11 @@ def _bin(value: Column, bins: int, bounds: tuple[float, float]) -> Column:
 
 def _numeric(value: Column) -> bool:
     return isinstance(value.type, _NUMERIC)
+
+
+def _temporal(value: Column) -> bool:
+    """A date or timestamp, or a value whose type the schema does not tell (let it be)."""
+    return isinstance(value.type, sa.Date | sa.DateTime | sa.types.NullType)
 
 
 def _fetch(

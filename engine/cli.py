@@ -11,10 +11,11 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from engine.document import load_definition, report_schema
-from engine.errors import QuireError
+from engine.document import load_definition, read_definition_text, report_schema
+from engine.errors import Issue, QuireError
 from engine.render import FORMATS, PAGED
 
 __all__ = ("main",)
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.run(args)
     except QuireError as error:
         for issue in error.issues:
-            print(f"error: {issue}", file=sys.stderr)
+            print(f"error: {_with_option(issue)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_option(issue: Issue) -> Issue:
+    """A missing run parameter, with how to give it on this command line."""
+    name = issue.path.removeprefix("params.")
+    if name != issue.path and issue.message == "required" and not issue.hint:
+        return replace(issue, hint=f"pass --param {name}=VALUE")
+    return issue
+
+
 def _params(pairs: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for pair in pairs:
@@ -110,19 +119,18 @@ def _report(outputs: list[Path], rows: int, pages: int, timings: dict[str, float
 
 
 def _check(args: argparse.Namespace) -> int:
-    definition = load_definition(args.definition)
+    from engine.validation import validate
+
+    text = read_definition_text(args.definition)
+    schema = None
     if args.source:
-        from engine.render import check_report, connect
+        from engine.render import connect
+        from engine.schema import reflect_schema
 
-        check_report(definition, connect(args.source), _params(args.param))
-    else:
-        from engine.parameters import resolve_parameters
-        from engine.plan import check_names
-
-        issues = list(check_names(definition))
-        if issues:
-            raise QuireError(issues)
-        resolve_parameters(definition, _params(args.param))
+        schema = reflect_schema(connect(args.source))
+    error = validate(text, schema, _params(args.param)).error()
+    if error is not None:
+        raise error
     print(f"{args.definition}: ok")
     return 0
 

@@ -18,34 +18,65 @@ from pydantic import BaseModel, ValidationError
 from engine.definition import ReportDefinition
 from engine.errors import DefinitionError, Issue, did_you_mean
 
-__all__ = ("dump_definition", "load_definition", "parse_definition", "report_schema")
+__all__ = (
+    "NOT_A_MAPPING",
+    "dump_definition",
+    "load_definition",
+    "parse_definition",
+    "read_definition_text",
+    "read_yaml",
+    "report_schema",
+    "structure_issues",
+)
+
+NOT_A_MAPPING = "a definition must be a mapping with title, source and bands"
+
+
+def read_definition_text(path: str | Path) -> str:
+    """The text of a definition file; `DefinitionError` if it cannot be read."""
+    file = Path(path)
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise DefinitionError(f"cannot read definition: {reason}", str(file)) from None
 
 
 def load_definition(path: str | Path) -> ReportDefinition:
     """Read a definition file; raise `DefinitionError` listing every structural problem."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DefinitionError(f"cannot read definition: {error.strerror}", str(file)) from None
-    return parse_definition(text, source=str(file))
+    return parse_definition(read_definition_text(path), source=str(path))
 
 
 def parse_definition(text: str, source: str = "<definition>") -> ReportDefinition:
-    """Parse YAML (a superset of JSON) into a validated definition."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(error, "problem", None) or str(error)
-        raise DefinitionError(f"not valid YAML: {problem}", where) from None
+    """Parse YAML (a superset of JSON) into a structurally valid definition.
+
+    Only the structure is checked here; `engine.validation.validate` checks the rest.
+    """
+    data = read_yaml(text, source)
     if not isinstance(data, dict):
-        raise DefinitionError("a definition must be a mapping with title, source and bands", source)
+        raise DefinitionError(NOT_A_MAPPING, source)
     try:
         return ReportDefinition.model_validate(data)
     except ValidationError as error:
-        raise DefinitionError([_issue(e) for e in error.errors()]) from None
+        raise DefinitionError(structure_issues(error)) from None
+
+
+def read_yaml(text: str, source: str = "") -> Any:
+    """YAML (a superset of JSON) as plain data; a syntax error names its line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise DefinitionError(f"not valid YAML{where}: {problem}", source) from None
+    except (ValueError, RecursionError) as error:  # a date like 2024-13-45, nesting too deep
+        raise DefinitionError(f"not valid YAML: {error}", source) from None
+
+
+def structure_issues(error: ValidationError) -> list[Issue]:
+    """Pydantic's errors as issues at document paths, each problem once."""
+    return list(dict.fromkeys(_issue(e) for e in error.errors()))
 
 
 def dump_definition(definition: ReportDefinition, fmt: str = "yaml") -> str:
@@ -65,6 +96,9 @@ def report_schema() -> dict[str, Any]:
 
 def _issue(error: Any) -> Issue:
     loc: tuple[str | int, ...] = tuple(error["loc"])
+    if len(loc) >= 2 and loc[-2] == "default" and loc[-1] in _VALUE_TYPES:
+        # One message for the value, not one per type a default may have.
+        return Issue(_path(loc[:-1]), "expected a text, a number, a date or true/false")
     path = _path(loc)
     if error["type"] == "extra_forbidden":
         key = str(loc[-1])
@@ -76,6 +110,8 @@ def _issue(error: Any) -> Issue:
         return Issue(path, f"unknown element type '{tag}'", f"expected one of: {expected}")
     if error["type"] == "missing":
         return Issue(path, "required")
+    if error["type"] == "invalid_key":
+        return Issue(path, "keys must be text")
     message = str(error["msg"]).removeprefix("Value error, ")
     return Issue(path, message)
 
@@ -83,10 +119,10 @@ def _issue(error: Any) -> Issue:
 def _path(loc: tuple[str | int, ...]) -> str:
     """Pydantic's location as a document path, leaving out discriminator tags."""
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _TAGS:
+        elif part in _TAGS and i >= 2 and loc[i - 2] == "elements":
             continue
         else:
             out += f".{part}" if out else part
@@ -94,6 +130,7 @@ def _path(loc: tuple[str | int, ...]) -> str:
 
 
 _TAGS = {"label", "field", "aggregate", "page_number", "line", "row_break", "chart"}
+_VALUE_TYPES = {"bool", "int", "decimal", "date", "datetime", "str"}
 
 
 def _fields_at(loc: tuple[str | int, ...]) -> list[str]:

@@ -27,6 +27,7 @@ __all__ = (
     "RenderError",
     "Superseded",
     "did_you_mean",
+    "excerpt_around",
 )
 
 
@@ -157,3 +158,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     if options and len(options) <= 8:
         return "expected one of: " + ", ".join(options)
     return ""
+
+
+def excerpt_around(text: str, position: int, width: int = 30) -> str:
+    """At most `width` characters of `text` around `position`, "…" marking what was cut."""
+    start = max(0, min(position - width // 3, len(text) - width))
+    end = min(len(text), start + width)
+    piece = " ".join(text[start:end].split("\n"))
+    return ("…" if start > 0 else "") + piece + ("…" if end < len(text) else "")

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlglot import exp
 
-from engine.errors import DefinitionError, Issue, did_you_mean
+from engine.errors import DefinitionError, Issue, did_you_mean, excerpt_around
 from engine.schema import SourceSchema
 
 __all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "ExpressionCompiler", "date_trunc")
@@ -48,12 +48,46 @@ _CAST_TYPES: dict[Any, sa.types.TypeEngine[Any]] = {
 
 
 class ExpressionError(Exception):
-    """Raised inside the compiler; turned into an `Issue` at the expression's path."""
+    """Raised inside the compiler; turned into an `Issue` at the expression's path.
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    `position` is the 0-based offset of the problem in the expression's text when known;
+    otherwise `needle` is a word of the text the problem is about, found when reported.
+    """
+
+    def __init__(
+        self, message: str, hint: str = "", *, position: int | None = None, needle: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.position = position
+        self.needle = needle
+
+    def issue(self, text: str, path: str) -> Issue:
+        """The problem at `path`, with its position and an excerpt of `text` where known."""
+        position = self.position if self.position is not None else _find(text, self.needle)
+        if position is None:
+            return Issue(path, self.message, self.hint)
+        position = max(0, min(position, len(text)))
+        return Issue(path, self.message, self.hint, position, excerpt_around(text, position))
+
+
+def _find(text: str, needle: str) -> int | None:
+    """Where `needle` first stands as a whole word in `text` (any case)."""
+    if not needle:
+        return None
+    found = re.search(rf"(?<![\w:]){re.escape(needle)}(?!\w)", text, re.IGNORECASE)
+    return found.start() if found else None
+
+
+def _start(node: exp.Expression | None) -> int | None:
+    """Where a parsed node starts in the text, as sqlglot recorded it on its identifier."""
+    while node is not None:
+        start = node.meta.get("start") if node.meta else None
+        if isinstance(start, int):
+            return start
+        node = node.this if isinstance(node.this, exp.Expression) else None
+    return None
 
 
 class _DateTrunc(FunctionElement[Any]):
@@ -240,7 +274,7 @@ class ExpressionCompiler:
             hint = "check the types of its operands"
             raise DefinitionError([Issue(path, message, hint)]) from None
         except ExpressionError as error:
-            raise DefinitionError([Issue(path, error.message, error.hint)]) from None
+            raise DefinitionError([error.issue(text, path)]) from None
 
     def from_clause(self) -> sa.FromClause:
         """The base table outer-joined to every relationship the expressions followed."""
@@ -262,7 +296,9 @@ class ExpressionCompiler:
             detail = str(first.get("description", "")) or "cannot parse"
             if detail.startswith("Required keyword"):
                 detail = "incomplete expression"
-            raise ExpressionError(f"syntax error{where}: {detail}") from None
+            raise ExpressionError(
+                f"syntax error{where}: {detail}", position=_parse_position(text, first)
+            ) from None
         except (sqlglot.errors.TokenError, ValueError, RecursionError) as error:
             raise ExpressionError(f"syntax error: {error}") from None
         if len(trees) != 1 or trees[0] is None:
@@ -277,7 +313,7 @@ class ExpressionCompiler:
         kind = type(node)
         handler = _HANDLERS.get(kind)
         if kind not in _BINARY and handler is None:
-            raise ExpressionError(*_refusal(node))
+            raise ExpressionError(*_refusal(node), position=_start(node), needle=_word(node))
         unexpected = [
             key
             for key, value in node.args.items()
@@ -292,6 +328,7 @@ class ExpressionCompiler:
                 raise ExpressionError(
                     "a comparison with NULL is never true",
                     "write 'x IS NULL' or 'x IS NOT NULL'",
+                    needle="null",
                 )
             result = _BINARY[kind](self._node(node.this), self._node(node.expression))
         else:
@@ -303,14 +340,23 @@ class ExpressionCompiler:
         relations, column = parts[:-1], parts[-1]
         if len(relations) > MAX_JOIN_DEPTH:
             raise ExpressionError(
-                f"path '{'.'.join(parts)}' follows more than {MAX_JOIN_DEPTH} relationships"
+                f"path '{'.'.join(parts)}' follows more than {MAX_JOIN_DEPTH} relationships",
+                position=_path_start(node),
             )
-        table = self._join(tuple(relations))
+        try:
+            table = self._join(tuple(relations))
+        except ExpressionError as error:
+            if error.position is None:
+                error.position = _path_start(node, error.needle)
+            raise
         if column not in table.c:
             name = self._table_name(tuple(relations))
             options = list(table.c.keys()) + list(self.schema.relationships.get(name, {}))
             raise ExpressionError(
-                f"unknown column '{column}' in table '{name}'", did_you_mean(column, options)
+                f"unknown column '{column}' in table '{name}'",
+                did_you_mean(column, options),
+                position=_path_start(node, column, last=True),
+                needle=column,
             )
         result: Value = table.c[column]
         return result
@@ -332,6 +378,7 @@ class ExpressionCompiler:
             raise ExpressionError(
                 f"'{step}' is not a relationship of table '{parent_name}'",
                 did_you_mean(step, relations) or f"table '{parent_name}' has no foreign keys",
+                needle=step,
             )
         relation = relations[step]
         alias = self.schema.tables[relation.target].alias(f"j{len(self._join_order) + 1}")
@@ -365,7 +412,9 @@ class ExpressionCompiler:
             raise ExpressionError("parameters are written ':name'", "positional '?' is not used")
         if name not in self.parameters:
             raise ExpressionError(
-                f"unknown parameter ':{name}'", did_you_mean(name, self.parameters)
+                f"unknown parameter ':{name}'",
+                did_you_mean(name, self.parameters),
+                needle=f":{name}",
             )
         return sa.bindparam(name, type_=self.parameters[name])
 
@@ -455,7 +504,9 @@ class ExpressionCompiler:
 def _unit(node: exp.Expression | None, allowed: tuple[str, ...]) -> str:
     text = (node.name if node is not None else "").lower()
     if text not in allowed:
-        raise ExpressionError(f"unknown time unit '{text}'", "allowed: " + ", ".join(allowed))
+        raise ExpressionError(
+            f"unknown time unit '{text}'", "allowed: " + ", ".join(allowed), needle=text
+        )
     return text
 
 
@@ -487,6 +538,37 @@ def _dotted(node: exp.Expression) -> list[str]:
             raise ExpressionError("'*' is not a value", "name the columns you need")
         return [*names, node.name]
     raise ExpressionError(*_refusal(node))
+
+
+def _parse_position(text: str, error: Mapping[str, Any]) -> int | None:
+    """The offset where sqlglot stopped: its 1-based line, and the column its token ends at."""
+    line, column = error.get("line"), error.get("col")
+    if not isinstance(line, int) or not isinstance(column, int) or line < 1:
+        return None
+    lines = text.split("\n")
+    offset = sum(len(piece) + 1 for piece in lines[: line - 1])
+    return max(0, offset + column - len(str(error.get("highlight") or "")))
+
+
+def _path_start(node: exp.Expression, part: str = "", *, last: bool = False) -> int | None:
+    """Where a dotted path, or one of its names, starts in the text."""
+    identifiers = list(node.find_all(exp.Identifier))
+    if part:
+        named = [i for i in identifiers if i.name == part]
+        identifiers = named[-1:] if last else named[:1]
+    starts = [i.meta["start"] for i in identifiers if isinstance(i.meta.get("start"), int)]
+    return min(starts) if starts else None
+
+
+def _word(node: exp.Expression) -> str:
+    """A word of the text a refused node begins with, to find it when sqlglot kept no position."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name)
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    if isinstance(node, exp.Query | exp.Subquery):
+        return "select"
+    return ""
 
 
 def _is_number(text: str) -> bool:

@@ -1,13 +1,15 @@
 """Run parameters: text from a command line or a form, turned into typed, checked values.
 
-Every problem is reported at once, naming the parameter; values are only ever bound.
+Every problem is reported at once, at `params.NAME` (a value given for a run) or at
+`parameters[i].default`; values are only ever bound. How a value is given (a command-line
+option, a form field) is the caller's to say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -43,19 +45,16 @@ def resolve_parameters(
     for name in given:
         if name not in declared:
             issues.append(
-                Issue(
-                    f"parameter '{name}'",
-                    "not declared by the report",
-                    did_you_mean(name, declared),
-                )
+                Issue(f"params.{name}", "not declared by the report", did_you_mean(name, declared))
             )
     values: dict[str, Any] = {}
-    for parameter in definition.parameters:
-        raw = given.get(parameter.name, parameter.default)
-        where = f"parameter '{parameter.name}'"
+    for i, parameter in enumerate(definition.parameters):
+        is_given = given.get(parameter.name) not in (None, "")
+        raw = given[parameter.name] if is_given else parameter.default
+        where = f"params.{parameter.name}" if is_given else f"parameters[{i}].default"
         if raw is None or raw == "":
             if parameter.required:
-                issues.append(Issue(where, "required", f"pass --param {parameter.name}=VALUE"))
+                issues.append(Issue(f"params.{parameter.name}", "required"))
             values[parameter.name] = None
             continue
         try:
@@ -79,11 +78,14 @@ def coerce_value(kind: str, raw: Any, choices: Sequence[str] | None = None) -> A
         if kind == "integer":
             if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
                 raise ValueError
-            return int(text)
+            number = int(text)
+            if not -(2**63) <= number < 2**63:
+                raise ValueError(f"'{raw}' is too large for an integer (at most 64 bits)")
+            return number
         if kind == "decimal":
             if isinstance(text, bool):
                 raise ValueError
-            return Decimal(str(text))
+            return _decimal(raw, Decimal(str(text)))
         if kind == "boolean":
             return _boolean(text)
         if kind == "date":
@@ -95,7 +97,7 @@ def coerce_value(kind: str, raw: Any, choices: Sequence[str] | None = None) -> A
         if isinstance(text, date):
             return datetime(text.year, text.month, text.day)
         return datetime.fromisoformat(str(text))
-    except (ValueError, TypeError, InvalidOperation) as error:
+    except (ValueError, TypeError, ArithmeticError) as error:
         if str(error).startswith("'"):
             raise
         raise ValueError(f"'{raw}' is not a valid {kind}{_EXAMPLES.get(kind, '')}") from None
@@ -108,6 +110,20 @@ _EXAMPLES = {
     "decimal": " (expected a number like 12.50)",
     "boolean": " (expected true or false)",
 }
+
+
+MAX_DECIMAL_EXPONENT = 1000  # beyond this a "number" is a mistake, and costly to compute with
+
+
+def _decimal(raw: Any, value: Decimal) -> Decimal:
+    """A finite decimal of sensible size: NaN, infinities and 1e999999999 are refused."""
+    if not value.is_finite():
+        raise ValueError(f"'{raw}' is not a number a report can use (expected a finite number)")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if abs(exponent) > MAX_DECIMAL_EXPONENT or abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"'{raw}' is out of range (at most {MAX_DECIMAL_EXPONENT} digits)")
+    return value
 
 
 def _boolean(value: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.aggregate_scopes import unfinished_aggregate_issues
 from engine.charts import ChartSet
 from engine.definition import (
     AggregateElement,
@@ -197,6 +198,7 @@ def check_names(definition: ReportDefinition) -> Iterator[Issue]:
         if group.name in ("report", "page"):
             yield Issue(f"groups[{i}].name", f"'{group.name}' is a reset scope; name it otherwise")
     yield from page_total_issues(definition, band_slots(definition))
+    yield from unfinished_aggregate_issues(definition, band_slots(definition))
     for i, parameter in enumerate(definition.parameters):
         if parameter.type == "choice" and not parameter.choices:
             yield Issue(f"parameters[{i}].choices", "a choice parameter needs choices")

@@ -16,15 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from engine.definition import ReportDefinition
-from engine.errors import DataSourceError, DefinitionError, Issue, OutputError, QuireError
+from engine.errors import DataSourceError, OutputError
 from engine.loader import DEFAULT_BATCH_SIZE
-from engine.parameters import resolve_parameters
 from engine.pipeline import RunResult, run_pipeline
-from engine.plan import QueryPlan, build_plan
+from engine.plan import QueryPlan
 from engine.runs import RunControl
 from engine.schema import SourceSchema, reflect_schema
 from engine.sinks.base import Sink
-from engine.typst_writer import TypstLayout
+from engine.validation import validate
 
 __all__ = (
     "FORMATS",
@@ -60,22 +59,16 @@ def connect(url: str) -> sa.Engine:
 def check_report(
     definition: ReportDefinition, engine: sa.Engine, given: Mapping[str, Any] | None = None
 ) -> tuple[QueryPlan, dict[str, Any], SourceSchema]:
-    """Everything that can be checked before reading rows; all problems at once."""
-    issues: list[Issue] = []
-    parameters: dict[str, Any] = {}
-    try:
-        parameters = resolve_parameters(definition, given)
-    except QuireError as error:
-        issues.extend(error.issues)
+    """Everything that can be checked before reading rows (`engine.validation.validate`);
+    raise one error listing every problem."""
     schema = reflect_schema(engine)
-    try:
-        plan = build_plan(definition, schema)
-        TypstLayout(definition, plan)
-    except DefinitionError as error:
-        issues.extend(error.issues)
-    if issues:
-        raise DefinitionError(issues)
-    return plan, parameters, schema
+    result = validate(definition, schema, given or {})
+    error = result.error()
+    if error is not None:
+        raise error
+    assert result.plan is not None  # valid, and a schema was given
+    assert result.parameters is not None
+    return result.plan, result.parameters, schema
 
 
 def make_sink(definition: ReportDefinition, plan: QueryPlan, fmt: Format, output: Path) -> Sink:

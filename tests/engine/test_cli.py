@@ -101,13 +101,28 @@ def test_check_lists_every_problem(
     )
     code, _, err = _run(capsys, "check", str(path), "--source", demo_url)
     assert code == 1
-    assert err.splitlines() == [
-        "error: variables[3].reset: unknown group 'regoin' (did you mean 'region'?)",
-        "error: variables[4].reset: unknown group 'regoin' (did you mean 'region'?)",
+    assert err.splitlines() == [  # in document order
         "error: groups[1].expression: 'custmer' is not a relationship of table 'orders' "
         "(did you mean 'customer'?)",
+        "error: variables[3].reset: unknown group 'regoin' (did you mean 'region'?)",
+        "error: variables[4].reset: unknown group 'regoin' (did you mean 'region'?)",
         "error: bands.detail.elements[2].expression: unknown column 'nme' in table 'products' "
         "(did you mean 'name'?)",
+    ]
+
+
+def test_check_lists_structural_and_expression_problems_together(
+    tmp_path: Path, demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _definition(tmp_path, "expression: product.name}", "expression: product.nme}")
+    path.write_text(path.read_text().replace("title:", "titel:", 1))
+    code, _, err = _run(capsys, "check", str(path), "--source", demo_url)
+    assert code == 1
+    assert err.splitlines() == [
+        "error: titel: unknown key 'titel' (did you mean 'title'?)",
+        "error: bands.detail.elements[2].expression: unknown column 'nme' in table 'products' "
+        "(did you mean 'name'?)",
+        "error: title: required",
     ]
 
 
@@ -153,9 +168,9 @@ def test_bad_definitions_fail_before_any_output(
     [
         (
             ["--param", "start=yesterday"],
-            "error: parameter 'start': 'yesterday' is not a valid date",
+            "error: params.start: 'yesterday' is not a valid date",
         ),
-        (["--param", "stat=2024-01-01"], "error: parameter 'stat': not declared by the report"),
+        (["--param", "stat=2024-01-01"], "error: params.stat: not declared by the report"),
         (["--param", "start"], "error: --param: 'start' is not NAME=VALUE"),
     ],
 )
@@ -178,7 +193,7 @@ def test_missing_required_parameter(
         capsys, "render", str(path), "--source", demo_url, "-o", str(tmp_path / "o.pdf")
     )
     assert code == 1
-    assert err.strip() == "error: parameter 'start': required (pass --param start=VALUE)"
+    assert err.strip() == "error: params.start: required (pass --param start=VALUE)"
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ page: {size: a9}
 
 
 def test_yaml_syntax_errors_name_the_line() -> None:
-    with pytest.raises(DefinitionError, match=r"report.yaml:4:1: not valid YAML"):
+    with pytest.raises(DefinitionError, match=r"report.yaml: not valid YAML at line 4, column 1"):
         parse_definition("title: x\nsource:\n  table: [unclosed\n", source="report.yaml")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -49,11 +50,11 @@ def test_every_problem_is_reported_at_once() -> None:
             DEFINITION, {"limit": "ten", "status": "pending", "rate": "1,5", "strat": "x"}
         )
     assert [str(i) for i in caught.value.issues] == [
-        "parameter 'strat': not declared by the report (did you mean 'start'?)",
-        "parameter 'start': required (pass --param start=VALUE)",
-        "parameter 'limit': 'ten' is not a valid integer (expected a whole number)",
-        "parameter 'rate': '1,5' is not a valid decimal (expected a number like 12.50)",
-        "parameter 'status': 'pending' is not one of: open, closed",
+        "params.strat: not declared by the report (did you mean 'start'?)",
+        "params.start: required",
+        "params.limit: 'ten' is not a valid integer (expected a whole number)",
+        "params.rate: '1,5' is not a valid decimal (expected a number like 12.50)",
+        "params.status: 'pending' is not one of: open, closed",
     ]
 
 
@@ -79,3 +80,28 @@ def test_coercion(kind: str, raw: object, expected: object) -> None:
 def test_refused_values(kind: str, raw: object) -> None:
     with pytest.raises(ValueError, match=f"is not a valid {kind}"):
         coerce_value(kind, raw)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "message"),
+    [
+        ("decimal", "NaN", "'NaN' is not a number a report can use"),
+        ("decimal", "sNaN", "'sNaN' is not a number a report can use"),
+        ("decimal", "Infinity", "'Infinity' is not a number a report can use"),
+        ("decimal", float("-inf"), "'-inf' is not a number a report can use"),
+        ("decimal", "1e999999999", "'1e999999999' is out of range"),
+        ("decimal", "1e-999999999", "'1e-999999999' is out of range"),
+        ("integer", str(2**63), f"'{2**63}' is too large for an integer (at most 64 bits)"),
+        ("integer", 1e300, "'1e+300' is too large for an integer"),
+        ("integer", float("inf"), "'inf' is not a valid integer"),
+    ],
+)
+def test_absurd_numbers_are_refused(kind: str, raw: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        coerce_value(kind, raw)
+
+
+def test_largest_values_still_accepted() -> None:
+    assert coerce_value("integer", str(2**63 - 1)) == 2**63 - 1
+    assert coerce_value("integer", str(-(2**63))) == -(2**63)
+    assert coerce_value("decimal", "1e999") == Decimal("1e999")
