@@ -212,10 +212,11 @@ class Run:
     def count_pages(self, pages: int) -> None:
         """Pages typeset and kept so far. Reported at once while typesetting; while rows
         are still loading, the next loading event carries it."""
-        if self._phase == "typesetting":
-            self.report("typesetting", pages=pages)
-        else:
+        with self._lock:
             self._pages = pages
+            typesetting = self._phase == "typesetting"
+        if typesetting:
+            self.report("typesetting", pages=pages)
 
     def note(self, text: str) -> None:
         """Something the run's record should say (a fallback, a degradation)."""
