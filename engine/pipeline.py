@@ -40,7 +40,7 @@ STAGE_ROWS = 1000
 
 @dataclass
 class RunResult:
-    """What a run produced, and the figures that explain it."""
+    """What a run produced, and the figures that explain it (`manifest`)."""
 
     outputs: list[Path] = field(default_factory=list)
     rows: int = 0
@@ -51,6 +51,26 @@ class RunResult:
     cache_misses: int = 0
     degraded: bool = False
     first_batch_latency_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def manifest(self) -> dict[str, Any]:
+        """The run's record, JSON-ready: what served it, what it cost, what went wrong."""
+        return {
+            "rows": self.rows,
+            "pages": self.pages,
+            "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
+            "load": {
+                "strategy": self.load.strategy,
+                "reason": self.load.reason,
+                "batches": self.load.batches,
+                "retries": self.load.retries,
+                "fallbacks": list(self.load.fallbacks),
+            },
+            "cache": {"hits": self.cache_hits, "misses": self.cache_misses},
+            "degraded": self.degraded,
+            "first_batch_latency_s": self.first_batch_latency_s,
+            "notes": list(self.notes),
+        }
 
 
 class _Done:
@@ -141,19 +161,23 @@ def run_pipeline(
     cache: QueryCache = DEFAULT_CACHE,
     on_events: Callable[[list[BandEvent]], None] | None = None,
 ) -> RunResult:
-    """Stream the report through every sink; each output appears only once complete."""
+    """Stream the report through every sink; each output appears only once complete.
+
+    Progress goes to `control`: `charts`, `loading` per batch, then `typesetting` (pages as
+    they are kept, from sinks that `follow` the run) and `writing`. The caller emits
+    `planning`, and the terminal event once this returns or raises (engine.runs.execute).
+    """
     control = control or RunControl()
     started = time.perf_counter()
     result = RunResult()
     before = cache.stats()
     try:
         control.checkpoint()
-        if plan.charts is not None and plan.charts.charts:
-            control.report("charts", 0)
-            plan.charts.load(engine, parameters, cache)
+        _load_charts(engine, plan, parameters, cache, control=control, timings=result.timings)
         estimated = estimate_rows(engine, plan, parameters, cache)
         control.estimate(estimated)
         _tell_expected(sinks, estimated)
+        following = _tell_run(sinks, control)
         guard = MemoryGuard(memory_limit_bytes)
         loader = Loader(
             engine,
@@ -193,9 +217,10 @@ def run_pipeline(
         for note in loader.stats.fallbacks:
             control.note(note)
         finish_start = time.perf_counter()
-        control.report("typesetting", result.rows)
         for sink in sinks:
             control.checkpoint()
+            if sink not in following:  # it reports its own typesetting and writing
+                control.report("writing", result.rows)
             result.outputs.extend(sink.finish())
             result.pages = max(result.pages, getattr(sink, "pages", 0))
         result.timings["finish_s"] = time.perf_counter() - finish_start
@@ -206,8 +231,25 @@ def run_pipeline(
     after = cache.stats()
     result.cache_hits, result.cache_misses = after.hits - before.hits, after.misses - before.misses
     result.timings["total_s"] = time.perf_counter() - started
-    control.report("done", result.rows, result.pages)
+    result.notes = list(control.notes)
     return result
+
+
+def _load_charts(
+    engine: sa.Engine,
+    plan: QueryPlan,
+    parameters: Mapping[str, Any],
+    cache: QueryCache,
+    *,
+    control: RunControl,
+    timings: dict[str, float],
+) -> None:
+    """Run the charts' aggregate queries (before the rows stream), if there are charts."""
+    if plan.charts is not None and plan.charts.charts:
+        started = time.perf_counter()
+        control.report("charts", 0)
+        plan.charts.load(engine, parameters, cache)
+        timings["charts_s"] = time.perf_counter() - started
 
 
 def _tell_expected(sinks: list[Sink], rows: int) -> None:
@@ -216,6 +258,17 @@ def _tell_expected(sinks: list[Sink], rows: int) -> None:
         expect = getattr(sink, "expect", None)
         if expect is not None:
             expect(rows)
+
+
+def _tell_run(sinks: list[Sink], run: RunControl) -> list[Sink]:
+    """Give the run to sinks that report their own progress (`follow(run)`); those sinks."""
+    following = []
+    for sink in sinks:
+        follow = getattr(sink, "follow", None)
+        if follow is not None:
+            follow(run)
+            following.append(sink)
+    return following
 
 
 def _count(batches: Iterator[list[Any]], result: RunResult) -> Iterator[list[Any]]:

@@ -116,9 +116,16 @@ class SegmentedTypesetter:
     """Accepts band records in order; produces one PDF typeset segment by segment."""
 
     def __init__(
-        self, layout: TypstLayout, threads: int = 2, segment_records: int = SEGMENT_RECORDS
+        self,
+        layout: TypstLayout,
+        threads: int = 2,
+        segment_records: int = SEGMENT_RECORDS,
+        on_kept: Callable[[int], None] | None = None,
     ) -> None:
+        """`on_kept(pages)`: called with the pages kept so far as each segment is kept,
+        and once as the last records start typesetting (for a run's progress)."""
         self.layout = layout
+        self._on_kept = on_kept
         self.segment_records = segment_records
         self.folder = Path(_temporary_folder())
         page = layout.page_data()
@@ -173,6 +180,7 @@ class SegmentedTypesetter:
         # What is left is cut in one piece per worker, so that none waits for the last.
         share = -(-len(self._pending) // self._threads)
         self._tail = min(self.segment_records, max(share, _TAIL_RECORDS))
+        self._kept()
         try:
             self._cut()
             while self._flight or self._pending:
@@ -311,6 +319,11 @@ class SegmentedTypesetter:
                 self._totals.append(totals.page_texts(self._variables, end))
                 self._variables = end
         self._pages += pages
+        self._kept()
+
+    def _kept(self) -> None:
+        if self._on_kept is not None:
+            self._on_kept(self._pages)
 
     def _marked(self, folder: Path, inputs: dict[str, str]) -> list[_Mark]:
         """Typeset `folder` to its segment.pdf in a worker; the markers read back."""

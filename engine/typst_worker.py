@@ -32,12 +32,19 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ("TypstFailed", "WorkerPool", "typst_fonts", "typst_message")
+__all__ = (
+    "TypstFailed",
+    "WorkerPool",
+    "compile_slot",
+    "set_compile_budget",
+    "typst_fonts",
+    "typst_message",
+)
 
 # glibc's malloc asks the kernel for huge pages (where it grants them on request): each
 # compiling child touches its 100-200 MB afresh, a page fault every 4 KB. Measured at 100K
@@ -54,6 +61,65 @@ COMPILES_PER_CHILD = 1  # measured at 100K rows: 2 took the processes from 357 t
 FONT_DIR = Path(__file__).parent / "fonts"
 _FONTS: list[Any] = []
 _FONTS_LOCK = threading.Lock()
+
+
+class _Budget:
+    """How many Typst compiles this process runs at once, across every run and preview:
+    each compile holds one slot, and waits for nothing else while it holds it (so no
+    two compiles can deadlock on the budget, whatever its size)."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._size: int | None = None  # read from the environment when first needed
+        self._used = 0
+
+    def set(self, size: int | None) -> None:
+        if size is not None and size < 1:
+            raise ValueError(f"the compile budget must be 1 or more, not {size}")
+        with self._free:
+            self._size = size
+            self._free.notify_all()
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = _budget_from_environment()
+        return self._size
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(lambda: self._used < self.size)
+            self._used += 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._used -= 1
+                self._free.notify()
+
+
+def _budget_from_environment() -> int:
+    given = os.environ.get("QUIRE_COMPILES", "").strip()
+    if not given:
+        return os.cpu_count() or 1
+    if not given.isdigit() or int(given) < 1:
+        raise ValueError(f"QUIRE_COMPILES must be a whole number of 1 or more, not '{given}'")
+    return int(given)
+
+
+_BUDGET = _Budget()
+
+
+def set_compile_budget(size: int | None) -> None:
+    """Let at most `size` Typst compiles of this process run at once; None: the
+    default, QUIRE_COMPILES from the environment or else the number of cores."""
+    _BUDGET.set(size)
+
+
+def compile_slot() -> contextlib.AbstractContextManager[None]:
+    """Hold one place of the process's compile budget while compiling (waits for one)."""
+    return _BUDGET.slot()
 
 
 class TypstFailed(Exception):
@@ -104,7 +170,7 @@ class WorkerPool:
             forker.stop()
 
     def _run(self, name: str, *args: Any) -> Any:
-        with self._slots:
+        with self._slots, compile_slot():
             with self._lock:
                 if self._forker is None or self._forker.ended:
                     if self._forker is not None:

@@ -47,7 +47,7 @@ from engine.layout import (
 )
 from engine.page_totals import PageTotals
 from engine.plan import QueryPlan, band_slots
-from engine.typst_worker import typst_fonts, typst_message
+from engine.typst_worker import compile_slot, typst_fonts, typst_message
 
 __all__ = ("FONT_DIR", "TEMPLATE", "TypstLayout", "compile_source", "typst_fonts", "typst_message")
 
@@ -484,16 +484,17 @@ def compile_source(
     import typst  # here: a run typeset in segments never loads it in its own process
 
     try:
-        result = typst.compile(
-            str(folder / "report.typ"),
-            root=str(folder),
-            format=fmt,
-            ppi=144.0 if fmt == "png" else None,
-            font_paths=typst_fonts(),
-            ignore_system_fonts=True,
-            sys_inputs=inputs or {},
-            pdf_tags=tags,
-        )
+        with compile_slot():  # one of the process's compile budget, as WorkerPool's take
+            result = typst.compile(
+                str(folder / "report.typ"),
+                root=str(folder),
+                format=fmt,
+                ppi=144.0 if fmt == "png" else None,
+                font_paths=typst_fonts(),
+                ignore_system_fonts=True,
+                sys_inputs=inputs or {},
+                pdf_tags=tags,
+            )
     except typst.TypstError as error:
         raise RenderError(f"typesetting failed: {typst_message(error)}") from None
     return [result] if isinstance(result, bytes) else list(result)

@@ -20,6 +20,7 @@ from engine.definition import ReportDefinition
 from engine.errors import OutputError
 from engine.fill import BandEvent
 from engine.plan import QueryPlan
+from engine.runs import Run
 from engine.sinks.base import AtomicFile, write_atomically
 from engine.typesetting import SEGMENT_RECORDS, SegmentedTypesetter
 from engine.typst_writer import OutputFormat, TypstLayout, compile_source
@@ -50,6 +51,19 @@ class TypstSink:
         self._threads = threads
         self._buffer: list[list[Any]] = []
         self._typesetter: SegmentedTypesetter | None = None
+        self._run: Run | None = None
+
+    def follow(self, run: Run) -> None:
+        """Report typesetting (pages as they are kept) and writing to `run`."""
+        self._run = run
+
+    def _report(self, phase: str, pages: int | None = None) -> None:
+        if self._run is not None:
+            self._run.report(phase, pages=pages)
+
+    def _kept(self, pages: int) -> None:
+        if self._run is not None:
+            self._run.count_pages(pages)
 
     def expect(self, rows: int) -> None:
         """About this many rows will come: if their detail records alone make more than a
@@ -72,12 +86,13 @@ class TypstSink:
         if self.fmt != "pdf" or self._typesetter is not None:
             return
         self._typesetter = SegmentedTypesetter(
-            self.layout, threads=self._threads, segment_records=self._segment_records
+            self.layout, self._threads, self._segment_records, on_kept=self._kept
         )
         self._typesetter.add(self._buffer)
         self._buffer = []
 
     def finish(self) -> list[Path]:
+        self._report("typesetting")
         if self._typesetter is not None and self._typesetter.empty:  # expected, none came
             self._typesetter.discard()
             self._typesetter = None
@@ -86,6 +101,7 @@ class TypstSink:
                 joined, self.pages = self._typesetter.finish()
                 self.segments = self._typesetter.compiled_segments
                 self.repairs = self._typesetter.repairs
+                self._report("writing", self.pages)
                 with AtomicFile(self.output) as out, joined.open("rb") as source:
                     shutil.copyfileobj(source, out.file)  # type: ignore[misc]
                 return [self.output]
@@ -109,8 +125,10 @@ class TypstSink:
     def _publish(self, pages: list[bytes]) -> list[Path]:
         if self.fmt == "pdf":
             self.pages = len(pikepdf.open(BytesIO(pages[0])).pages)
+            self._report("writing", self.pages)
             return [write_atomically(self.output, pages[0])]
         self.pages = len(pages)
+        self._report("writing", self.pages)
         try:
             self.output.mkdir(parents=True, exist_ok=True)
             for stale in self.output.glob(f"page-*.{self.fmt}"):

@@ -21,7 +21,7 @@ from engine.errors import DataSourceError, DefinitionError
 from engine.fill import BandEvent
 from engine.loader import Loader
 from engine.memory import MemoryGuard, MemoryLimitExceeded
-from engine.pipeline import prefetch, run_pipeline
+from engine.pipeline import RunResult, prefetch, run_pipeline
 from engine.plan import QueryPlan
 from engine.render import check_report, render_report
 from engine.runs import Cancelled, RunControl, RunRegistry, RunStatus
@@ -206,14 +206,14 @@ def test_progress_is_reported_per_batch_with_estimate_and_eta(demo: sa.Engine) -
     control.listen(seen.append)
     sink = _Recorder()
     result = run_pipeline(definition, demo, plan, params, [sink], control=control, batch_size=500)
-    loading = [p for p in seen if p.phase == "loading"]
+    loading = [p for p in seen if p["phase"] == "loading"]
     assert result.rows > 2000
     assert len(loading) == sink.writes <= result.load.batches + 1  # per batch, never per row
-    assert all(p.rows_estimated == result.rows for p in loading)
-    assert [p.rows_done for p in loading] == sorted(p.rows_done for p in loading)
-    assert loading[-1].rows_done == result.rows
-    assert any(p.eta_s is not None for p in loading)
-    assert seen[-1].phase == "done"
+    assert all(p["rows_expected"] == result.rows for p in loading)
+    assert [p["rows_done"] for p in loading] == sorted(p["rows_done"] for p in loading)
+    assert loading[-1]["rows_done"] == result.rows
+    assert any(p["eta_s"] is not None for p in loading)
+    assert seen[-1]["phase"] == "writing"  # the terminal event is its executor's to send
     assert sink.finished
     assert sum(e.band == "detail" for e in sink.events) == result.rows
 
@@ -273,7 +273,7 @@ def test_pause_holds_the_loader_and_resume_finishes(sqlite_demo: sa.Engine) -> N
     paused = threading.Event()
     sink = _Recorder()
 
-    def job(control: RunControl) -> int:
+    def job(control: RunControl) -> RunResult:
         def pause_once(recorder: _Recorder) -> None:
             if recorder.writes == 1:
                 control.pause()
@@ -282,7 +282,7 @@ def test_pause_holds_the_loader_and_resume_finishes(sqlite_demo: sa.Engine) -> N
         sink.on_write = pause_once
         return run_pipeline(
             definition, sqlite_demo, plan, params, [sink], control=control, batch_size=200
-        ).rows
+        )
 
     run = registry.submit(job)
     assert paused.wait(10)
@@ -290,33 +290,34 @@ def test_pause_holds_the_loader_and_resume_finishes(sqlite_demo: sa.Engine) -> N
     threading.Event().wait(0.3)
     assert sink.writes == writes  # nothing moves while paused
     assert run.status == RunStatus.PAUSED
-    run.control.resume()
-    assert run.future is not None
-    run.future.result(timeout=30)
-    assert run.status == RunStatus.COMPLETED
-    assert run.result == sum(e.band == "detail" for e in sink.events)
+    run.resume()
+    registry.wait(run, timeout=30)
+    assert run.status == RunStatus.DONE
+    done = run.events_since(0)[-1]
+    assert done["rows"] == sum(e.band == "detail" for e in sink.events)
     registry.shutdown()
 
 
 def test_registry_records_failures_and_cancellations(sqlite_demo: sa.Engine) -> None:
     registry = RunRegistry(workers=1)
 
-    def fail(control: RunControl) -> None:
+    def fail(control: RunControl) -> RunResult:
         raise DataSourceError("the database went away", "source")
 
     failed = registry.submit(fail)
-    assert failed.future is not None
-    failed.future.result(timeout=5)
+    registry.wait(failed, timeout=5)
     assert failed.status == RunStatus.FAILED
-    assert failed.snapshot()["error"] == "source: the database went away"
+    error = failed.snapshot()["last"]["error"]
+    assert (error["kind"], error["path"]) == ("data_source", "source")
+    assert error["message"] == "the database went away"
 
-    def cancelled(control: RunControl) -> None:
+    def cancelled(control: RunControl) -> RunResult:
         control.cancel()
         control.checkpoint()
+        return RunResult()
 
     run = registry.submit(cancelled)
-    assert run.future is not None
-    run.future.result(timeout=5)
+    registry.wait(run, timeout=5)
     assert run.status == RunStatus.CANCELLED
     registry.shutdown()
 
