@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from engine.cache import DEFAULT_CACHE, QueryCache, query_key
+from engine.charts import ChartData
 from engine.collector import fewer_collections
 from engine.definition import ReportDefinition
 from engine.fill import BandEvent, fill_batches
@@ -148,9 +149,11 @@ def run_pipeline(
     before = cache.stats()
     try:
         control.checkpoint()
-        if plan.charts is not None and plan.charts.charts:
+        charts = _chart_data(sinks)
+        if charts:
             control.report("charts", 0)
-            plan.charts.load(engine, parameters, cache)
+            for data in charts:
+                data.load(engine, parameters, cache)
         estimated = estimate_rows(engine, plan, parameters, cache)
         control.estimate(estimated)
         _tell_expected(sinks, estimated)
@@ -208,6 +211,17 @@ def run_pipeline(
     result.timings["total_s"] = time.perf_counter() - started
     control.report("done", result.rows, result.pages)
     return result
+
+
+def _chart_data(sinks: list[Sink]) -> list[ChartData]:
+    """The sinks' chart data (a sink that draws charts has its own, or one shared with
+    others) still to be loaded for this run; the plan holds only the charts' queries."""
+    found: dict[int, ChartData] = {}
+    for sink in sinks:
+        data = getattr(sink, "charts", None)
+        if isinstance(data, ChartData) and not data.loaded and data.charts and data.charts.charts:
+            found[id(data)] = data
+    return list(found.values())
 
 
 def _tell_expected(sinks: list[Sink], rows: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from engine.charts import ChartData
 from engine.definition import ReportDefinition
 from engine.errors import DataSourceError, DefinitionError, Issue, OutputError, QuireError
 from engine.loader import DEFAULT_BATCH_SIZE
@@ -78,16 +79,23 @@ def check_report(
     return plan, parameters, schema
 
 
-def make_sink(definition: ReportDefinition, plan: QueryPlan, fmt: Format, output: Path) -> Sink:
-    """The sink that writes `fmt` to `output`."""
+def make_sink(
+    definition: ReportDefinition,
+    plan: QueryPlan,
+    fmt: Format,
+    output: Path,
+    charts: ChartData | None = None,
+) -> Sink:
+    """The sink that writes `fmt` to `output`. Sinks that draw charts draw them from
+    `charts`, or from chart data of their own that `run_pipeline` loads for the run."""
     if fmt in ("pdf", "png", "svg"):
         from engine.sinks.typst_sink import TypstSink
 
-        return TypstSink(definition, plan, output, fmt)
+        return TypstSink(definition, plan, output, fmt, charts=charts)
     if fmt == "html":
         from engine.sinks.html_sink import HtmlSink
 
-        return HtmlSink(definition, plan, output)
+        return HtmlSink(definition, plan, output, charts)
     if fmt == "json":
         from engine.sinks.json_sink import JsonSink
 

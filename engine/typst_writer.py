@@ -22,6 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from engine.bands import CellSpec, report_bands
+from engine.charts import ChartData
 from engine.definition import (
     AggregateElement,
     Band,
@@ -75,12 +76,16 @@ class _BandSpec:
 class TypstLayout:
     """The template's view of a definition: band layouts, and how to turn events into cells."""
 
-    def __init__(self, definition: ReportDefinition, plan: QueryPlan) -> None:
+    def __init__(
+        self, definition: ReportDefinition, plan: QueryPlan, charts: ChartData | None = None
+    ) -> None:
         self.definition = definition
         self.plan = plan
+        # The run's charts: the layout gives them their sizes, records draw them.
+        self.charts = charts if charts is not None else ChartData(plan.charts)
         self.bands: list[dict[str, Any]] = []
         self._specs: dict[str, _BandSpec] = {}
-        self._cells = report_bands(definition, plan)
+        self._cells = report_bands(definition, plan, self.charts)
         self.page_totals = PageTotals(definition, band_slots(definition))
         page = definition.page
         self._width = content_width_pt(page)
@@ -186,8 +191,7 @@ class TypstLayout:
             height = length_pt(element.height, self.definition.page.font_size)
             cell.update(k="chart", i=len(spec.cells), h=round(height, 3))
             spec.cells.append(chart)
-            if self.plan.charts is not None:
-                self.plan.charts.set_size(chart.name, width, height)
+            self.charts.set_size(chart.name, width, height)
         return cell
 
     # -- data --------------------------------------------------------------------------------
