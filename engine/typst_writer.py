@@ -41,6 +41,7 @@ from engine.layout import (
     FONT_DIR,
     FONT_FAMILY,
     HAIR_PT,
+    PAPER_MM,
     content_width_pt,
     fits_one_line,
     length_pt,
@@ -430,6 +431,24 @@ class TypstLayout:
             "stamps_in_header": self._stamps(self.band_index("page_header")),
             "stamps_in_footer": self._stamps(self.band_index("page_footer")),
         }
+
+    def records_per_page(self) -> float:
+        """About how many records of the body's bands (detail, group headers and footers)
+        a page holds: the body's height over the lowest such band's. Band heights are
+        upper estimates, so pages hold somewhat more (a preview reads from this how many
+        rows its pages need)."""
+        page = self.definition.page
+        width, height = PAPER_MM[page.size]
+        tall = (width if page.orientation == "landscape" else height) * 72 / 25.4
+        margin = self.page_data()["margin"]
+        body: float = tall - margin["top"] - margin["bottom"]
+        heights = [
+            self._height(spec.index)
+            for key, spec in self._specs.items()
+            if key == "detail" or key.startswith("group_")
+        ]
+        lowest = min((h for h in heights if h > 0), default=body)
+        return max(1.0, body / lowest)
 
     def band_index(self, key: str) -> int | None:
         """The index in `bands` of the band with this key (`detail`, `group_header:0` ...)."""
