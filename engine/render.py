@@ -22,6 +22,7 @@ from engine.loader import DEFAULT_BATCH_SIZE
 from engine.parameters import resolve_parameters
 from engine.pipeline import RunResult, run_pipeline
 from engine.plan import QueryPlan, build_plan
+from engine.plan_cache import DEFAULT_PLANS
 from engine.runs import RunControl
 from engine.schema import SourceSchema, reflect_schema
 from engine.sinks.base import Sink
@@ -59,18 +60,25 @@ def connect(url: str) -> sa.Engine:
 
 
 def check_report(
-    definition: ReportDefinition, engine: sa.Engine, given: Mapping[str, Any] | None = None
+    definition: ReportDefinition,
+    engine: sa.Engine,
+    given: Mapping[str, Any] | None = None,
+    *,
+    schema: SourceSchema | None = None,
 ) -> tuple[QueryPlan, dict[str, Any], SourceSchema]:
-    """Everything that can be checked before reading rows; all problems at once."""
+    """Everything that can be checked before reading rows; all problems at once. Given the
+    source's `schema` (reflected once and kept by the caller), the plan comes from the plan
+    cache; otherwise the schema is reflected and the plan built afresh."""
     issues: list[Issue] = []
     parameters: dict[str, Any] = {}
     try:
         parameters = resolve_parameters(definition, given)
     except QuireError as error:
         issues.extend(error.issues)
-    schema = reflect_schema(engine)
+    cached = schema is not None
+    schema = schema if schema is not None else reflect_schema(engine)
     try:
-        plan = build_plan(definition, schema)
+        plan = DEFAULT_PLANS.plan(definition, schema) if cached else build_plan(definition, schema)
         TypstLayout(definition, plan)
     except DefinitionError as error:
         issues.extend(error.issues)
@@ -121,9 +129,11 @@ def render_report(
     batch_size: int = DEFAULT_BATCH_SIZE,
     control: RunControl | None = None,
     memory_limit_bytes: int | None = None,
+    schema: SourceSchema | None = None,
 ) -> RunResult:
-    """Render the report to `output` (a file, or a folder of pages for PNG/SVG)."""
-    plan, parameters, _ = check_report(definition, engine, given)
+    """Render the report to `output` (a file, or a folder of pages for PNG/SVG); given the
+    source's `schema`, with a cached plan (see `check_report`)."""
+    plan, parameters, _ = check_report(definition, engine, given, schema=schema)
     check_writable(output, fmt)
     sink = make_sink(definition, plan, fmt, output)
     return run_pipeline(
