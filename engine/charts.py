@@ -9,11 +9,15 @@ chart's size) live in that run's `ChartData`.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 
 from engine.cache import QueryCache
@@ -106,21 +110,54 @@ class ChartData:
         if chart.level is not None and event.row is not None:
             key = tuple(event.row[c] for c in self.charts.group_columns[: chart.level + 1])
         points = self.points.get(path, {}).get(key, [])
+        definition = self.charts.definition
+        element, size = chart.query.element, self.size(path)
+        drawn = _drawn_key(element, points, definition, size)
+        with _DRAWN_LOCK:
+            svg = _DRAWN.get(drawn)
+            if svg is not None:
+                _DRAWN.move_to_end(drawn)
+                return svg
         # Imported here: Altair costs 40 MB and a third of a second, which reports
         # without charts need not pay.
         from engine.chart_render import chart_spec, render_svg
 
-        definition = self.charts.definition
         try:
             spec = chart_spec(
-                chart.query.element, points, definition.theme, self.size(path),
-                font_size=definition.page.font_size,
-            )  # fmt: skip
-            return render_svg(spec)
+                element, points, definition.theme, size, font_size=definition.page.font_size
+            )
+            svg = render_svg(spec)
         except QuireError:
             raise
         except Exception as error:  # Altair's and vl-convert's own errors, of many kinds
             raise RenderError(f"the chart could not be drawn: {error}", path) from None
+        with _DRAWN_LOCK:
+            _DRAWN[drawn] = svg
+            while len(_DRAWN) > _DRAWN_SIZE:
+                _DRAWN.popitem(last=False)
+        return svg
+
+
+# Charts drawn lately, by what they were drawn from. Building a chart's spec with Altair
+# costs 0.1-0.3 s (more than drawing it, which chart_render caches by spec), and a
+# designer's previews draw the same charts again and again.
+_DRAWN: OrderedDict[str, str] = OrderedDict()
+_DRAWN_SIZE = 256
+_DRAWN_LOCK = threading.Lock()
+
+
+def _drawn_key(
+    element: ChartElement,
+    points: ChartRows,
+    definition: ReportDefinition,
+    size: tuple[float, float],
+) -> str:
+    drawn_from = (
+        element.model_dump(mode="json"), points, definition.theme.model_dump(mode="json"),
+        size, definition.page.font_size,
+    )  # fmt: skip
+    data = orjson.dumps(drawn_from, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(data).hexdigest()
 
 
 def chart_elements(definition: ReportDefinition) -> Iterator[tuple[str, int | None, ChartElement]]:

@@ -25,7 +25,6 @@ complete preview.
 from __future__ import annotations
 
 import itertools
-import re
 import shutil
 import tempfile
 import threading
@@ -51,6 +50,7 @@ from engine.errors import (
     Superseded,
 )
 from engine.fill import BandEvent, fill_batches
+from engine.layout import PAPER_MM
 from engine.loader import Loader, Row
 from engine.parameters import resolve_parameters
 from engine.pipeline import estimate_rows
@@ -78,7 +78,7 @@ class Preview:
     """The report's first pages, and how much of the report they show."""
 
     pages: list[str]  # SVG, one a page, at most the pages asked for
-    thumbnail: bytes  # PNG of page 1, THUMBNAIL_PX wide
+    thumbnail: bytes  # PNG of page 1, THUMBNAIL_PX wide (Typst's, from the same layout)
     rows: int  # rows shown
     complete: bool  # every row of the report is in it
     total_rows: int | None  # rows the report has, if known ("first 500 of 92,635 rows")
@@ -202,12 +202,14 @@ class Previewer:
             self._check(ticket)
             layout.write_folder(self._folder, records)
             try:
-                svgs = self._pool.compile_svg(self._folder, inputs)
+                svgs, thumbnail = self._pool.compile_preview(
+                    self._folder, inputs, pages, _thumbnail_ppi(definition)
+                )
             except TypstFailed as error:
                 raise RenderError(f"typesetting failed: {error}") from None
         finally:
             self._lock.release()
-        return Preview(svgs[:pages], _thumbnail(svgs[0]), len(read.rows), read.complete, total)
+        return Preview(svgs, thumbnail, len(read.rows), read.complete, total)
 
     def _prepare(
         self,
@@ -371,21 +373,9 @@ def _total(
     return estimate_rows(engine, plan, parameters, cache)
 
 
-def _thumbnail(svg: str) -> bytes:
-    """Page 1 as a PNG THUMBNAIL_PX wide (vl-convert's resvg: no second typesetting)."""
-    import vl_convert
-
-    width = _svg_width_px(svg)
-    try:
-        png: bytes = vl_convert.svg_to_png(svg, scale=THUMBNAIL_PX / width)
-    except Exception as error:  # vl-convert raises ValueError and its own kinds
-        raise RenderError(f"the thumbnail could not be drawn: {error}") from None
-    return png
-
-
-def _svg_width_px(svg: str) -> float:
-    """The width an SVG page declares, in CSS pixels (Typst writes points: 96 px = 72 pt)."""
-    found = re.search(r'<svg[^>]*?\swidth="([\d.]+)(pt)?"', svg[:2000])
-    if found is None:
-        raise RenderError("the page has no width to draw a thumbnail from")
-    return float(found.group(1)) * (96 / 72 if found.group(2) else 1.0)
+def _thumbnail_ppi(definition: ReportDefinition) -> float:
+    """The resolution at which page 1 is THUMBNAIL_PX wide."""
+    page = definition.page
+    width, height = PAPER_MM[page.size]
+    wide = height if page.orientation == "landscape" else width
+    return THUMBNAIL_PX / (wide / 25.4)
