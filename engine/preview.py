@@ -14,12 +14,12 @@ it shows, whether that is all of them, and how many there are; a partial one pri
 page numbers as "Page 1 of …", never a total it does not know.
 
 A partial preview closes what it shows: every group it printed completely has its footer.
-Of the group open where reading stopped, the footer appears only if that group's last row
-was read: a report with no detail band (one footer line per customer, say) keeps reading,
-up to `ROW_CAP` rows, until that group ends, since its rows cost no typesetting; a report
-with a detail band stops at its rows' limit and leaves that group's footer out, below
-the pages shown anyway. The summary, which speaks for every row, appears only in a
-complete preview.
+The group open where reading stopped: a report with a detail band stops at its rows'
+limit and leaves that group's footer out (it falls below the pages shown anyway); a
+report with no detail band (one footer line per customer, say) reads on until that group
+ends, since its rows cost no typesetting, and if it has not ended within `ROW_CAP` rows,
+leaves the group out, so it shows whole groups only and counts only their rows. The
+summary, which speaks for every row, appears only in a complete preview.
 """
 
 from __future__ import annotations
@@ -308,21 +308,31 @@ def _read(
     batches: Iterator[list[Row]], plan: QueryPlan, counts: _RecordCounts, budget: int, cap: int
 ) -> _Read:
     """Rows until their records reach `budget` or they number `cap`; then, if rows cost
-    no records (no detail band), on until the open group ends, within `cap`. One row
-    more is read to know whether the report goes on, and which groups it closes."""
+    no records (no detail band), on until the open group ends, within `cap`, else back
+    to where it began: such a report shows whole groups only. One row more is read to
+    know whether the report goes on, and which groups it closes."""
     rows: list[Row] = []
     records = 0
     full = False
     previous: Row | None = None
+    began, began_level = 0, None  # where the open group began, what its first row closed
     try:
         for batch in batches:
             for row in batch:
                 level = _break_level(plan, previous, row)
                 if full:
-                    if level is not None or counts.detail or len(rows) >= cap:
+                    if level is not None or counts.detail:
                         return _Read(rows, False, level)
+                    if len(rows) >= cap:
+                        return (
+                            _Read(rows[:began], False, began_level)
+                            if began
+                            else _Read(rows, False, None)
+                        )
                 else:
                     records += counts.detail + (counts.at_break[level] if level is not None else 0)
+                if level is not None and previous is not None:
+                    began, began_level = len(rows), level
                 rows.append(row)
                 previous = row
                 full = records >= budget or len(rows) >= cap
