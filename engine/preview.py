@@ -45,6 +45,7 @@ from engine.errors import (
     DefinitionError,
     InternalError,
     Issue,
+    ParameterError,
     QuireError,
     RenderError,
     Superseded,
@@ -146,7 +147,7 @@ class Previewer:
                 path), `Superseded`; anything unforeseen as `InternalError`.
         """
         if pages < 1:
-            raise DefinitionError("a preview needs at least one page", "pages")
+            raise ParameterError("a preview needs at least one page", "pages")
         ticket = self._enter(designer)
         try:
             return self._render(

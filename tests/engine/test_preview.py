@@ -22,7 +22,14 @@ from PIL import Image
 
 from engine.charts import chart_elements
 from engine.document import load_definition, parse_definition
-from engine.errors import DefinitionError, InternalError, QuireError, RenderError, Superseded
+from engine.errors import (
+    DefinitionError,
+    InternalError,
+    ParameterError,
+    QuireError,
+    RenderError,
+    Superseded,
+)
 from engine.plan import QueryPlan
 from engine.plan_cache import DEFAULT_PLANS, PlanCache
 from engine.preview import Preview, Previewer
@@ -194,7 +201,7 @@ def test_only_the_pages_asked_for_and_a_thumbnail_of_page_one(
     one = shared.render(definition, demo, {"start": "2020-01-01"}, pages=1)
     assert len(one.pages) == 1
     assert one.pages[0] == preview.pages[0]
-    with pytest.raises(DefinitionError, match="at least one page"):
+    with pytest.raises(ParameterError, match="at least one page"):
         shared.render(definition, demo, pages=0)
 
 
