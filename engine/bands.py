@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.definition import (
     AggregateElement,
@@ -19,9 +19,13 @@ from engine.definition import (
     LabelElement,
     ReportDefinition,
 )
+from engine.errors import InternalError
 from engine.fill import BandEvent, band_key
 from engine.formats import Formatter, make_formatter
 from engine.plan import QueryPlan
+
+if TYPE_CHECKING:
+    from engine.charts import ChartData
 
 __all__ = ("BandCells", "CellSpec", "report_bands")
 
@@ -55,9 +59,12 @@ class BandCells:
         return tuple(e.text for e in self.band.elements if isinstance(e, LabelElement))
 
 
-def report_bands(definition: ReportDefinition, plan: QueryPlan) -> dict[str, BandCells]:
-    """Every band the definition has, by event key (`detail`, `group_footer:0`, ...)."""
-    return {key: _cells(key, path, band, plan) for key, path, band in _named(definition)}
+def report_bands(
+    definition: ReportDefinition, plan: QueryPlan, charts: ChartData | None = None
+) -> dict[str, BandCells]:
+    """Every band the definition has, by event key (`detail`, `group_footer:0`, ...); chart
+    cells draw from the run's `charts` (sinks that show no charts need none)."""
+    return {key: _cells(key, path, band, plan, charts) for key, path, band in _named(definition)}
 
 
 def _named(definition: ReportDefinition) -> Iterator[tuple[str, str, Band]]:
@@ -75,12 +82,12 @@ def _named(definition: ReportDefinition) -> Iterator[tuple[str, str, Band]]:
             yield band_key("group_footer", i), f"groups[{i}].footer", group.footer
 
 
-def _cells(key: str, path: str, band: Band, plan: QueryPlan) -> BandCells:
+def _cells(key: str, path: str, band: Band, plan: QueryPlan, charts: ChartData | None) -> BandCells:
     cells: list[CellSpec] = []
     for j, element in enumerate(band.elements):
         if isinstance(element, ChartElement) and plan.charts is not None:
             where = f"{path}.elements[{j}]"
-            cells.append(CellSpec(where, "chart", _chart(plan, where), str, element))
+            cells.append(CellSpec(where, "chart", _chart(charts, where), str, element))
         if isinstance(element, FieldElement):
             text = element.expression.strip()
             column = plan.expression_columns[text]
@@ -100,11 +107,10 @@ def _cells(key: str, path: str, band: Band, plan: QueryPlan) -> BandCells:
     return BandCells(key, path, band, tuple(cells))
 
 
-def _chart(plan: QueryPlan, path: str) -> Callable[[BandEvent], Any]:
-    charts = plan.charts
-    assert charts is not None
-
+def _chart(charts: ChartData | None, path: str) -> Callable[[BandEvent], Any]:
     def value(event: BandEvent) -> str:
+        if charts is None:
+            raise InternalError("a chart drawn by a sink given no chart data", path)
         return charts.svg(path, event)
 
     return value

@@ -1,54 +1,61 @@
 """The charts of a report: checked with the plan, queried once per run, drawn per band.
 
 A chart in the title or summary shows the whole report; a chart in a group band shows its
-group, from one query partitioned by the group keys. Loaded data lives here for the run
-that loaded it (a plan is made per run).
+group, from one query partitioned by the group keys. `ChartSet` (in the plan) holds only
+the compiled queries and never changes, so one plan serves any number of runs at once;
+what a run loads (the points for its parameters) and what its layout resolves (each
+chart's size) live in that run's `ChartData`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 
 from engine.cache import QueryCache
 from engine.chart_query import ChartQuery, ChartRows, build_chart_query
 from engine.definition import Band, ChartElement, ReportDefinition
-from engine.errors import DefinitionError, Issue
-from engine.schema import SourceSchema
+from engine.errors import DefinitionError, InternalError, Issue, QuireError, RenderError
 
 if TYPE_CHECKING:
     from engine.fill import BandEvent
+    from engine.schema import SourceSchema
 
-__all__ = ("ChartSet", "chart_elements")
+__all__ = ("ChartData", "ChartSet", "PlannedChart", "chart_elements")
 
-DEFAULT_WIDTH_PT = 480.0
+DEFAULT_SIZE_PT = (480.0, 170.0)
 
 
-@dataclass
-class _Chart:
+@dataclass(frozen=True)
+class PlannedChart:
+    """One chart element's query, and the group level of its band (None: the whole report)."""
+
     query: ChartQuery
-    level: int | None  # the group level of its band; None for the whole report
-    size: tuple[float, float] = (DEFAULT_WIDTH_PT, 170.0)
+    level: int | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChartSet:
-    """Chart queries by element path; their points once `load` has run."""
+    """The report's chart queries by element path: part of the plan, never changed."""
 
     definition: ReportDefinition
     group_columns: tuple[int, ...]
-    charts: dict[str, _Chart] = field(default_factory=dict)
-    points: dict[str, dict[tuple[Any, ...], ChartRows]] = field(default_factory=dict)
+    charts: Mapping[str, PlannedChart] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def build(
         cls, definition: ReportDefinition, schema: SourceSchema, group_columns: tuple[int, ...]
     ) -> ChartSet:
         """Compile every chart; raise `DefinitionError` listing every problem."""
-        charts = cls(definition, group_columns)
+        charts: dict[str, PlannedChart] = {}
         issues: list[Issue] = []
         for path, level, element in chart_elements(definition):
             try:
@@ -56,35 +63,101 @@ class ChartSet:
             except DefinitionError as error:
                 issues.extend(error.issues)
                 continue
-            charts.charts[path] = _Chart(query, level)
+            charts[path] = PlannedChart(query, level)
         if issues:
             raise DefinitionError(issues)
-        return charts
+        return cls(definition, group_columns, MappingProxyType(charts))
 
-    def set_size(self, path: str, width_pt: float, height_pt: float) -> None:
-        self.charts[path].size = (width_pt, height_pt)
+    def load(
+        self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache
+    ) -> ChartData:
+        """The charts' points for these parameters (from the cache when the same query ran
+        lately), in a `ChartData` of their own."""
+        data = ChartData(self)
+        data.load(engine, parameters, cache)
+        return data
+
+
+@dataclass
+class ChartData:
+    """One run's charts: the points loaded for its parameters, the sizes its layout gave."""
+
+    charts: ChartSet | None
+    points: dict[str, dict[tuple[Any, ...], ChartRows]] = field(default_factory=dict)
+    sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    loaded: bool = False
 
     def load(self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache) -> None:
         """Run every chart's query (from the cache when the same query ran lately)."""
-        for path, chart in self.charts.items():
-            self.points[path] = chart.query.run(engine, parameters, cache)
+        if self.charts is not None:
+            for path, chart in self.charts.charts.items():
+                self.points[path] = chart.query.run(engine, parameters, cache)
+        self.loaded = True
+
+    def set_size(self, path: str, width_pt: float, height_pt: float) -> None:
+        self.sizes[path] = (width_pt, height_pt)
+
+    def size(self, path: str) -> tuple[float, float]:
+        return self.sizes.get(path, DEFAULT_SIZE_PT)
 
     def svg(self, path: str, event: BandEvent) -> str:
-        """The chart at `path` for the group (or report) the event belongs to."""
-        chart = self.charts[path]
+        """The chart at `path` for the group (or report) the event belongs to; a chart that
+        cannot be drawn raises `RenderError` naming its path."""
+        if self.charts is None or not self.loaded:
+            raise InternalError("charts drawn before their data was loaded", path)
+        chart = self.charts.charts[path]
         key: tuple[Any, ...] = ()
         if chart.level is not None and event.row is not None:
-            key = tuple(event.row[c] for c in self.group_columns[: chart.level + 1])
+            key = tuple(event.row[c] for c in self.charts.group_columns[: chart.level + 1])
         points = self.points.get(path, {}).get(key, [])
+        definition = self.charts.definition
+        element, size = chart.query.element, self.size(path)
+        drawn = _drawn_key(element, points, definition, size)
+        with _DRAWN_LOCK:
+            svg = _DRAWN.get(drawn)
+            if svg is not None:
+                _DRAWN.move_to_end(drawn)
+                return svg
         # Imported here: Altair costs 40 MB and a third of a second, which reports
         # without charts need not pay.
         from engine.chart_render import chart_spec, render_svg
 
-        spec = chart_spec(
-            chart.query.element, points, self.definition.theme, chart.size,
-            font_size=self.definition.page.font_size,
-        )  # fmt: skip
-        return render_svg(spec)
+        try:
+            spec = chart_spec(
+                element, points, definition.theme, size, font_size=definition.page.font_size
+            )
+            svg = render_svg(spec)
+        except QuireError:
+            raise
+        except Exception as error:  # Altair's and vl-convert's own errors, of many kinds
+            raise RenderError(f"the chart could not be drawn: {error}", path) from None
+        with _DRAWN_LOCK:
+            _DRAWN[drawn] = svg
+            while len(_DRAWN) > _DRAWN_SIZE:
+                _DRAWN.popitem(last=False)
+        return svg
+
+
+# Charts drawn lately, by what they were drawn from. Building a chart's spec with Altair
+# costs 0.1-0.3 s (more than drawing it, which chart_render caches by spec), and a
+# designer's previews draw the same charts again and again.
+_DRAWN: OrderedDict[str, str] = OrderedDict()
+_DRAWN_SIZE = 256
+_DRAWN_LOCK = threading.Lock()
+
+
+def _drawn_key(
+    element: ChartElement,
+    points: ChartRows,
+    definition: ReportDefinition,
+    size: tuple[float, float],
+) -> str:
+    drawn_from = (
+        element.model_dump(mode="json"), points, definition.theme.model_dump(mode="json"),
+        size, definition.page.font_size,
+    )  # fmt: skip
+    data = orjson.dumps(drawn_from, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(data).hexdigest()
 
 
 def chart_elements(definition: ReportDefinition) -> Iterator[tuple[str, int | None, ChartElement]]:

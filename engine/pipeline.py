@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from engine.cache import DEFAULT_CACHE, QueryCache, query_key
+from engine.charts import ChartData
 from engine.collector import fewer_collections
 from engine.definition import ReportDefinition
 from engine.fill import BandEvent, fill_batches
@@ -173,7 +174,7 @@ def run_pipeline(
     before = cache.stats()
     try:
         control.checkpoint()
-        _load_charts(engine, plan, parameters, cache, control=control, timings=result.timings)
+        _load_charts(_chart_data(sinks), engine, parameters, cache, control, result.timings)
         estimated = estimate_rows(engine, plan, parameters, cache)
         control.estimate(estimated)
         _tell_expected(sinks, estimated)
@@ -236,20 +237,32 @@ def run_pipeline(
 
 
 def _load_charts(
+    charts: list[ChartData],
     engine: sa.Engine,
-    plan: QueryPlan,
     parameters: Mapping[str, Any],
     cache: QueryCache,
-    *,
     control: RunControl,
     timings: dict[str, float],
 ) -> None:
     """Run the charts' aggregate queries (before the rows stream), if there are charts."""
-    if plan.charts is not None and plan.charts.charts:
-        started = time.perf_counter()
-        control.report("charts", 0)
-        plan.charts.load(engine, parameters, cache)
-        timings["charts_s"] = time.perf_counter() - started
+    if not charts:
+        return
+    started = time.perf_counter()
+    control.report("charts", 0)
+    for data in charts:
+        data.load(engine, parameters, cache)
+    timings["charts_s"] = time.perf_counter() - started
+
+
+def _chart_data(sinks: list[Sink]) -> list[ChartData]:
+    """The sinks' chart data (a sink that draws charts has its own, or one shared with
+    others) still to be loaded for this run; the plan holds only the charts' queries."""
+    found: dict[int, ChartData] = {}
+    for sink in sinks:
+        data = getattr(sink, "charts", None)
+        if isinstance(data, ChartData) and not data.loaded and data.charts and data.charts.charts:
+            found[id(data)] = data
+    return list(found.values())
 
 
 def _tell_expected(sinks: list[Sink], rows: int) -> None:

@@ -8,8 +8,9 @@ input sits in a row. Every problem found is reported at once, each at its path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,13 +45,17 @@ class OrderKey:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """The single SELECT of a run and where each value sits in its rows."""
+    """The single SELECT of a run and where each value sits in its rows.
+
+    Immutable, parts included (read-only mappings, frozen charts): one plan serves any
+    number of runs, at once or in turn; what a run loads or resolves lives with the run.
+    """
 
     select: sa.Select[Any]
     order_keys: tuple[OrderKey, ...]
     group_columns: tuple[int, ...]
-    variable_columns: dict[str, int | None]
-    expression_columns: dict[str, int]
+    variable_columns: Mapping[str, int | None]
+    expression_columns: Mapping[str, int]
     total_order: bool  # the order ends with a primary key: no two rows tie
     index_ordered: bool  # the order is the primary key alone
     charts: ChartSet | None = None
@@ -155,8 +160,8 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         select,
         tuple(keys),
         tuple(group_columns),
-        variable_columns,
-        by_text,
+        MappingProxyType(variable_columns),
+        MappingProxyType(by_text),
         total_order=bool(primary),
         index_ordered=bool(primary) and expression_keys == 0,
         charts=charts,

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from engine.charts import ChartData
 from engine.definition import ReportDefinition
 from engine.errors import DataSourceError, OutputError
 from engine.loader import DEFAULT_BATCH_SIZE
@@ -57,11 +58,16 @@ def connect(url: str) -> sa.Engine:
 
 
 def check_report(
-    definition: ReportDefinition, engine: sa.Engine, given: Mapping[str, Any] | None = None
+    definition: ReportDefinition,
+    engine: sa.Engine,
+    given: Mapping[str, Any] | None = None,
+    *,
+    schema: SourceSchema | None = None,
 ) -> tuple[QueryPlan, dict[str, Any], SourceSchema]:
     """Everything that can be checked before reading rows (`engine.validation.validate`);
-    raise one error listing every problem."""
-    schema = reflect_schema(engine)
+    raise one error listing every problem. Pass the source's `schema` when the caller keeps
+    one (reflected once); otherwise it is reflected here. Plans come from the plan cache."""
+    schema = schema if schema is not None else reflect_schema(engine)
     result = validate(definition, schema, given or {})
     error = result.error()
     if error is not None:
@@ -71,16 +77,23 @@ def check_report(
     return result.plan, result.parameters, schema
 
 
-def make_sink(definition: ReportDefinition, plan: QueryPlan, fmt: Format, output: Path) -> Sink:
-    """The sink that writes `fmt` to `output`."""
+def make_sink(
+    definition: ReportDefinition,
+    plan: QueryPlan,
+    fmt: Format,
+    output: Path,
+    charts: ChartData | None = None,
+) -> Sink:
+    """The sink that writes `fmt` to `output`. Sinks that draw charts draw them from
+    `charts`, or from chart data of their own that `run_pipeline` loads for the run."""
     if fmt in ("pdf", "png", "svg"):
         from engine.sinks.typst_sink import TypstSink
 
-        return TypstSink(definition, plan, output, fmt)
+        return TypstSink(definition, plan, output, fmt, charts=charts)
     if fmt == "html":
         from engine.sinks.html_sink import HtmlSink
 
-        return HtmlSink(definition, plan, output)
+        return HtmlSink(definition, plan, output, charts)
     if fmt == "json":
         from engine.sinks.json_sink import JsonSink
 
@@ -106,9 +119,11 @@ def render_report(
     batch_size: int = DEFAULT_BATCH_SIZE,
     control: RunControl | None = None,
     memory_limit_bytes: int | None = None,
+    schema: SourceSchema | None = None,
 ) -> RunResult:
-    """Render the report to `output` (a file, or a folder of pages for PNG/SVG)."""
-    plan, parameters, _ = check_report(definition, engine, given)
+    """Render the report to `output` (a file, or a folder of pages for PNG/SVG); given the
+    source's `schema`, with a cached plan (see `check_report`)."""
+    plan, parameters, _ = check_report(definition, engine, given, schema=schema)
     check_writable(output, fmt)
     sink = make_sink(definition, plan, fmt, output)
     return run_pipeline(

@@ -22,6 +22,7 @@ where it compiles: a process that only starts compiles never loads typst (13 MB)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -151,6 +152,14 @@ class WorkerPool:
         """Typeset `folder/report.typ`; one SVG a page."""
         pages: list[str] = self._run("compile_svg", str(folder), inputs)
         return pages
+
+    def compile_preview(
+        self, folder: Path, inputs: dict[str, str], pages: int, ppi: float
+    ) -> tuple[list[str], bytes]:
+        """Typeset `folder/report.typ` once: its first `pages` pages as SVG, and page 1 as
+        a PNG at `ppi` (a second export of the same layout, which Typst has memoized)."""
+        svgs, png = self._run("compile_preview", str(folder), inputs, pages, ppi)
+        return svgs, base64.b64decode(png)
 
     def typeset_marked(
         self, folder: Path, inputs: dict[str, str], target: Path
@@ -289,6 +298,27 @@ def _compile_svg(folder: str, inputs: dict[str, str]) -> list[str]:
     return [page.decode("utf-8") for page in ([pages] if isinstance(pages, bytes) else pages)]
 
 
+def _compile_preview(
+    folder: str, inputs: dict[str, str], pages: int, ppi: float
+) -> tuple[list[str], str]:
+    """The first `pages` SVG pages, and page 1 as PNG (base64: answers are JSON lines)."""
+    import typst
+
+    try:
+        compiler = typst.Compiler(
+            str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
+            ignore_system_fonts=True, sys_inputs=inputs,
+        )  # fmt: skip
+        svgs = compiler.compile(format="svg")
+        pngs = compiler.compile(format="png", ppi=ppi)
+    except typst.TypstError as error:
+        raise TypstFailed(typst_message(error)) from None
+    svgs = [svgs] if isinstance(svgs, bytes) else svgs or []
+    pngs = [pngs] if isinstance(pngs, bytes) else pngs or []
+    first = base64.b64encode(pngs[0]).decode("ascii")
+    return [page.decode("utf-8") for page in svgs[:pages]], first
+
+
 def _typeset_marked(
     folder: str, inputs: dict[str, str], target: str
 ) -> list[tuple[int, int, float]]:
@@ -327,6 +357,7 @@ def typst_message(error: Any) -> str:
 _TASKS: dict[str, Callable[..., Any]] = {
     "compile_pdf": _compile_pdf,
     "compile_svg": _compile_svg,
+    "compile_preview": _compile_preview,
     "typeset_marked": _typeset_marked,
     "pid": os.getpid,
 }

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from engine.bands import CellSpec, report_bands
+from engine.charts import ChartData
 from engine.definition import (
     AggregateElement,
     Band,
@@ -40,6 +41,7 @@ from engine.layout import (
     FONT_DIR,
     FONT_FAMILY,
     HAIR_PT,
+    PAPER_MM,
     content_width_pt,
     fits_one_line,
     length_pt,
@@ -75,12 +77,16 @@ class _BandSpec:
 class TypstLayout:
     """The template's view of a definition: band layouts, and how to turn events into cells."""
 
-    def __init__(self, definition: ReportDefinition, plan: QueryPlan) -> None:
+    def __init__(
+        self, definition: ReportDefinition, plan: QueryPlan, charts: ChartData | None = None
+    ) -> None:
         self.definition = definition
         self.plan = plan
+        # The run's charts: the layout gives them their sizes, records draw them.
+        self.charts = charts if charts is not None else ChartData(plan.charts)
         self.bands: list[dict[str, Any]] = []
         self._specs: dict[str, _BandSpec] = {}
-        self._cells = report_bands(definition, plan)
+        self._cells = report_bands(definition, plan, self.charts)
         self.page_totals = PageTotals(definition, band_slots(definition))
         page = definition.page
         self._width = content_width_pt(page)
@@ -186,8 +192,7 @@ class TypstLayout:
             height = length_pt(element.height, self.definition.page.font_size)
             cell.update(k="chart", i=len(spec.cells), h=round(height, 3))
             spec.cells.append(chart)
-            if self.plan.charts is not None:
-                self.plan.charts.set_size(chart.name, width, height)
+            self.charts.set_size(chart.name, width, height)
         return cell
 
     # -- data --------------------------------------------------------------------------------
@@ -426,6 +431,24 @@ class TypstLayout:
             "stamps_in_header": self._stamps(self.band_index("page_header")),
             "stamps_in_footer": self._stamps(self.band_index("page_footer")),
         }
+
+    def records_per_page(self) -> float:
+        """About how many records of the body's bands (detail, group headers and footers)
+        a page holds: the body's height over the lowest such band's. Band heights are
+        upper estimates, so pages hold somewhat more (a preview reads from this how many
+        rows its pages need)."""
+        page = self.definition.page
+        width, height = PAPER_MM[page.size]
+        tall = (width if page.orientation == "landscape" else height) * 72 / 25.4
+        margin = self.page_data()["margin"]
+        body: float = tall - margin["top"] - margin["bottom"]
+        heights = [
+            self._height(spec.index)
+            for key, spec in self._specs.items()
+            if key == "detail" or key.startswith("group_")
+        ]
+        lowest = min((h for h in heights if h > 0), default=body)
+        return max(1.0, body / lowest)
 
     def band_index(self, key: str) -> int | None:
         """The index in `bands` of the band with this key (`detail`, `group_header:0` ...)."""

@@ -22,7 +22,8 @@ from engine.definition import ReportDefinition
 from engine.document import NOT_A_MAPPING, read_yaml, structure_issues
 from engine.errors import DefinitionError, Issue, ParameterError, QuireError
 from engine.parameters import resolve_parameters
-from engine.plan import QueryPlan, build_plan, check_names
+from engine.plan import QueryPlan, check_names
+from engine.plan_cache import DEFAULT_PLANS
 from engine.schema import SourceSchema
 from engine.typst_writer import TypstLayout
 
@@ -114,7 +115,7 @@ def _semantics(
         issues.extend(check_names(definition))
         return None
     try:
-        plan = build_plan(definition, schema)  # checks the names too
+        plan = DEFAULT_PLANS.plan(definition, schema)  # checks the names too
     except DefinitionError as error:
         issues.extend(error.issues)
         return None

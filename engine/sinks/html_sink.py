@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 
 from engine.bands import BandCells, CellSpec, report_bands
+from engine.charts import ChartData
 from engine.definition import (
     AggregateElement,
     Band,
@@ -53,10 +54,21 @@ class _Row:
 class HtmlSink(TextFileSink):
     """A `<table>` of the report's bands, in print order."""
 
-    def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
+    def __init__(
+        self,
+        definition: ReportDefinition,
+        plan: QueryPlan,
+        output: Path,
+        charts: ChartData | None = None,
+    ) -> None:
         self.definition = definition
         self.output = output
-        bands = report_bands(definition, plan)
+        self.charts = charts if charts is not None else ChartData(plan.charts)
+        if plan.charts is not None and plan.charts.charts:
+            from engine.typst_writer import TypstLayout  # only where there are charts
+
+            TypstLayout(definition, plan, self.charts)  # sizes the charts as the PDF does
+        bands = report_bands(definition, plan, self.charts)
         rows = {key: _split(cells.band) for key, cells in bands.items()}
         widest = max((len(r) for k, v in rows.items() if k != "title" for r, _ in v), default=1)
         self._rows = {

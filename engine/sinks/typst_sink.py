@@ -16,6 +16,7 @@ from typing import Any
 
 import pikepdf
 
+from engine.charts import ChartData
 from engine.definition import ReportDefinition
 from engine.errors import OutputError
 from engine.fill import BandEvent
@@ -40,8 +41,10 @@ class TypstSink:
         *,
         segment_records: int = SEGMENT_RECORDS,
         threads: int = 2,
+        charts: ChartData | None = None,
     ) -> None:
-        self.layout = TypstLayout(definition, plan)
+        self.layout = TypstLayout(definition, plan, charts)
+        self.charts = self.layout.charts  # loaded by the pipeline if not yet
         self.output = output
         self.fmt = fmt
         self.pages = 0

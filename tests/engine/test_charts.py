@@ -33,6 +33,7 @@ from engine.errors import DefinitionError
 from engine.plan import build_plan
 from engine.render import check_report, render_report
 from engine.schema import reflect_schema
+from engine.typst_writer import TypstLayout
 
 ORDERS = 400  # about 2,000 order lines, 50 customers, 40 products
 AMOUNT = "quantity * unit_price * (1 - coalesce(discount, 0))"
@@ -82,8 +83,7 @@ def load_points(
     """Every chart's points per group key, queried afresh (an empty cache)."""
     plan, parameters, _ = check_report(definition, engine)
     assert plan.charts is not None
-    plan.charts.load(engine, parameters, QueryCache())
-    return plan.charts.points
+    return plan.charts.load(engine, parameters, QueryCache()).points
 
 
 class Statements:
@@ -343,7 +343,7 @@ def test_a_chart_in_a_group_band_is_one_query_for_every_group(demo: sa.Engine) -
     plan, parameters, _ = check_report(definition, demo)
     assert plan.charts is not None
     with Statements(demo) as sql:
-        plan.charts.load(demo, parameters, QueryCache())
+        data = plan.charts.load(demo, parameters, QueryCache())
     assert len(sql) == 1, sql
     with demo.connect() as conn:
         regions = conn.execute(
@@ -354,7 +354,7 @@ def test_a_chart_in_a_group_band_is_one_query_for_every_group(demo: sa.Engine) -
         ).scalars()
         lines = conn.execute(sa.text("SELECT COUNT(*) FROM order_lines")).scalar_one()
         region_set = set(regions)
-    points = plan.charts.points[REGION_CHART]
+    points = data.points[REGION_CHART]
     assert set(points) == {(region,) for region in region_set}
     assert sum(p["y"] for ps in points.values() for p in ps) == lines
 
@@ -535,6 +535,7 @@ def test_chart_sizes_follow_their_cells(sqlite_demo: sa.Engine) -> None:
     )
     plan, _, _ = check_report(parse_definition(report(chart)), sqlite_demo)
     assert isinstance(plan.charts, ChartSet)
-    width, height = plan.charts.charts[CHART].size
+    layout = TypstLayout(parse_definition(report(chart)), plan)
+    width, height = layout.charts.size(CHART)
     assert height == pytest.approx(30 * 72 / 25.4, abs=0.01)
     assert 200 < width < 300  # half of an A4 page's 180 mm of content
