@@ -64,10 +64,16 @@ class ChartSet:
     def set_size(self, path: str, width_pt: float, height_pt: float) -> None:
         self.charts[path].size = (width_pt, height_pt)
 
-    def load(self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache) -> None:
+    def load(
+        self,
+        engine: sa.Engine,
+        parameters: Mapping[str, Any],
+        cache: QueryCache,
+        statement_timeout_s: float | None = None,
+    ) -> None:
         """Run every chart's query (from the cache when the same query ran lately)."""
         for path, chart in self.charts.items():
-            self.points[path] = chart.query.run(engine, parameters, cache)
+            self.points[path] = chart.query.run(engine, parameters, cache, statement_timeout_s)
 
     def svg(self, path: str, event: BandEvent) -> str:
         """The chart at `path` for the group (or report) the event belongs to."""
