@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -109,7 +110,8 @@ class Catalogue:
     """Reflected schemas per source, each kept `ttl_s` seconds; safe to share between threads.
 
     A source being reflected is reflected once: other requests for it wait for that
-    reflection rather than start their own.
+    reflection rather than start their own, even one that outlasted an earlier request's
+    time limit. The catalogue dicts returned are shared between callers: read them only.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Catalogue:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._running: dict[str, Future[SourceSchema]] = {}  # reflections not yet awaited
         self._lock = threading.Lock()
 
     def schema(self, engine: sa.Engine) -> SourceSchema:
@@ -153,6 +156,7 @@ class Catalogue:
         """Forget the source's schema: the next request reflects it again."""
         with self._lock:
             self._entries.pop(_key(engine), None)
+            self._running.pop(_key(engine), None)
 
     def _entry(self, engine: sa.Engine) -> _Entry:
         key = _key(engine)
@@ -162,37 +166,38 @@ class Catalogue:
             entry = self._entries.get(key)
             if entry is not None and entry.expires > self._clock():
                 return entry
-            schema = self._reflect_in_time(engine)
+            running = self._running.get(key)
+            if running is None:
+                running = self._running[key] = self._start(engine)
+            try:
+                schema = running.result(timeout=self.timeout_s)
+            except TimeoutError:
+                # Left running: the next request waits for this reflection, not a new one.
+                raise DataSourceError(
+                    f"reading the schema took longer than {self.timeout_s:g} s", "source"
+                ) from None
+            except Exception as error:
+                self._running.pop(key, None)
+                raise _without_password(error, engine) from None
+            self._running.pop(key, None)
             entry = _Entry(self._clock() + self.ttl_s, schema)
             with self._lock:
                 self._entries[key] = entry
             return entry
 
-    def _reflect_in_time(self, engine: sa.Engine) -> SourceSchema:
-        """Reflect in a thread, waiting at most `timeout_s`.
-
-        A reflection that hangs (a lock, a server that stopped answering) is left to end on
-        its own in a daemon thread; the request gets its answer now.
-        """
-        outcome: list[SourceSchema | BaseException] = []
+    def _start(self, engine: sa.Engine) -> Future[SourceSchema]:
+        """Reflect in a daemon thread: one that hangs (a lock, a server that stopped
+        answering) is left to end on its own while requests get their answer in time."""
+        future: Future[SourceSchema] = Future()
 
         def reflect() -> None:
             try:
-                outcome.append(self._reflect(engine))
+                future.set_result(self._reflect(engine))
             except BaseException as error:  # handed to the waiting request
-                outcome.append(error)
+                future.set_exception(error)
 
-        worker = threading.Thread(target=reflect, name="quire-reflect", daemon=True)
-        worker.start()
-        worker.join(self.timeout_s)
-        if not outcome:
-            raise DataSourceError(
-                f"reading the schema took longer than {self.timeout_s:g} s", "source"
-            )
-        result = outcome[0]
-        if isinstance(result, SourceSchema):
-            return result
-        raise _without_password(result, engine) from None
+        threading.Thread(target=reflect, name="quire-reflect", daemon=True).start()
+        return future
 
 
 DEFAULT_CATALOGUE = Catalogue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,6 +206,25 @@ def test_a_source_that_hangs_while_reflected_gives_an_error_in_time(tmp_path: Pa
         holder.execute("ROLLBACK")
         holder.close()
         engine.dispose()
+
+
+def test_a_hanging_reflection_is_not_started_again(demo_sqlite: sa.Engine) -> None:
+    release = threading.Event()
+    counting = Counting()
+
+    def hanging(engine: sa.Engine) -> SourceSchema:
+        release.wait(10)
+        return counting(engine)
+
+    catalogue = Catalogue(timeout_s=0.1, reflect=hanging)
+    for _ in range(3):
+        with pytest.raises(DataSourceError, match=r"longer than 0\.1 s"):
+            catalogue.schema(demo_sqlite)
+    assert threading.active_count() < 20
+    release.set()
+    assert "orders" in catalogue.schema(demo_sqlite).tables  # the first one, finished
+    catalogue.schema(demo_sqlite)
+    assert counting.calls == 1
 
 
 def test_password_is_kept_out_of_errors() -> None:
