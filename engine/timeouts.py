@@ -2,11 +2,13 @@
 
 PostgreSQL enforces it itself: `statement_timeout` is set for the connection's current
 transaction (`set_config(..., true)`, the bindable form of SET LOCAL), so it ends with the
-transaction and never leaks to the next user of a pooled connection. SQLite has no such
-setting; a progress handler on the raw connection, called every few thousand virtual
-machine instructions, aborts the statement once the deadline has passed, and is removed
-when the limit is released. A statement stopped by the limit raises `QueryTimeout`, never
-a driver error, so it is not mistaken for a transient failure and retried.
+transaction and never leaks to the next user of a pooled connection (a connection in
+AUTOCOMMIT has no transaction: there it is set for the session and reset on release).
+SQLite has no such setting; a progress handler on the raw connection, called every
+thousand virtual machine instructions, aborts the statement once the deadline has passed,
+and is removed when the limit is released. A statement stopped by the limit raises
+`QueryTimeout`, never a driver error, so it is not mistaken for a transient failure and
+retried.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class StatementLimit:
         self.fired = False
         self._deadline = 0.0
         self._raw: sqlite3.Connection | None = None
+        self._session = False  # PostgreSQL in AUTOCOMMIT: the limit was set for the session
 
     def arm(self) -> None:
         """Apply the limit; a `None` limit does nothing."""
@@ -55,8 +58,14 @@ class StatementLimit:
         dialect = self.connection.dialect.name
         if dialect == "postgresql":
             milliseconds = max(1, round(self.seconds * 1000))
+            # Without a transaction (AUTOCOMMIT) a local setting would end with this very
+            # statement: set it for the session then, and reset it on release.
+            self._session = bool(getattr(self.connection.connection.driver_connection,
+                                         "autocommit", False))  # fmt: skip
             self.connection.execute(
-                sa.select(sa.func.set_config("statement_timeout", str(milliseconds), True))
+                sa.select(
+                    sa.func.set_config("statement_timeout", str(milliseconds), not self._session)
+                )
             )
         elif dialect == "sqlite":
             raw = self.connection.connection.driver_connection
@@ -73,6 +82,10 @@ class StatementLimit:
 
     def release(self) -> None:
         """Remove the SQLite handler; PostgreSQL's setting ends with the transaction."""
+        if self._session:
+            self._session = False
+            with contextlib.suppress(SQLAlchemyError):
+                self.connection.exec_driver_sql("RESET statement_timeout")
         if self._raw is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._raw.set_progress_handler(None, 0)

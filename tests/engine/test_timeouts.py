@@ -160,6 +160,14 @@ def test_postgres_slow_statement_is_stopped_at_the_limit(postgres_engine: sa.Eng
     assert time.monotonic() - started < 3.0
 
 
+def test_postgres_autocommit_connection_is_limited_and_reset(postgres_engine: sa.Engine) -> None:
+    autocommit = postgres_engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn:
+        with pytest.raises(QueryTimeout), statement_timeout(conn, 0.3):
+            conn.exec_driver_sql("SELECT pg_sleep(10)")
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+
+
 def test_postgres_timeout_is_not_transient(postgres_engine: sa.Engine) -> None:
     with postgres_engine.connect() as conn:
         conn.exec_driver_sql("SET LOCAL statement_timeout = 50")
