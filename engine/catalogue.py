@@ -45,6 +45,7 @@ __all__ = (
 DEFAULT_TTL_S = 60.0
 DEFAULT_REFLECT_TIMEOUT_S = 10.0
 MAX_PATHS = 2000  # paths from one base table; a picker shows a few dozen at once
+_PATHS_KEPT = 16  # base tables whose paths a source's entry keeps
 Reflect = Callable[[sa.Engine], SourceSchema]
 
 
@@ -91,7 +92,7 @@ def field_paths(
                         "nullable": bool(column.nullable),
                     }
                 )
-            if steps < depth:
+            if steps < depth and len(paths) < limit:
                 for relationship in schema.relationships.get(name, {}).values():
                     following.append((f"{prefix}{relationship.name}.", relationship.target))
         level = following
@@ -142,9 +143,12 @@ class Catalogue:
             entry.description = _describe(engine, entry.schema)
         if table is None:
             return entry.description
-        if table not in entry.paths:
-            entry.paths[table] = field_paths(entry.schema, table, limit=MAX_PATHS + 1)
-        paths = entry.paths[table]
+        paths = entry.paths.get(table)
+        if paths is None:
+            paths = field_paths(entry.schema, table, limit=MAX_PATHS + 1)
+            if len(entry.paths) >= _PATHS_KEPT:  # a browser going through every table
+                entry.paths.pop(next(iter(entry.paths)))
+            entry.paths[table] = paths
         return {
             **entry.description,
             "base_table": table,
