@@ -11,7 +11,7 @@ is refused with a message saying how to aggregate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ from engine.errors import DefinitionError, Issue
 from engine.expressions import ExpressionCompiler, date_trunc
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
+from engine.timeouts import statement_timeout
 
 __all__ = ("BOX", "ChartQuery", "ChartRows", "build_chart_query", "nice_bins")
 
@@ -55,13 +56,16 @@ class ChartQuery:
         return (*(name for name, _, _ in self.dimensions), *measured)
 
     def run(
-        self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache
+        self,
+        engine: sa.Engine,
+        parameters: Mapping[str, Any],
+        cache: QueryCache,
+        statement_timeout_s: float | None = None,
     ) -> dict[tuple[Any, ...], ChartRows]:
         """Points per group key (the empty tuple for a chart of the whole report)."""
-        query = self.query(self._bounds(engine, parameters, cache))
-        rows = cache.get_or_compute(
-            query_key(engine, query, parameters), lambda: _fetch(engine, query, parameters)
-        )
+        fetch = partial(_fetch, engine, parameters=parameters, timeout_s=statement_timeout_s)
+        query = self.query(self._bounds(engine, parameters, cache, fetch))
+        rows = cache.get_or_compute(query_key(engine, query, parameters), partial(fetch, query))
         if len(rows) > FETCH_LIMIT:
             raise DefinitionError(
                 [Issue(self.path, f"the chart's query returned over {FETCH_LIMIT:,} rows",
@@ -134,14 +138,18 @@ class ChartQuery:
         return select.group_by(*outer).order_by(*outer) if outer else select
 
     def _bounds(
-        self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache
+        self,
+        engine: sa.Engine,
+        parameters: Mapping[str, Any],
+        cache: QueryCache,
+        fetch: Callable[[sa.Select[Any]], list[tuple[Any, ...]]],
     ) -> dict[str, tuple[float, float]]:
         bounds: dict[str, tuple[float, float]] = {}
         for name, value, bins in self.dimensions:
             if bins:
                 query = self.source.add_columns(sa.func.min(value), sa.func.max(value))
                 rows = cache.get_or_compute(
-                    query_key(engine, query, parameters), partial(_fetch, engine, query, parameters)
+                    query_key(engine, query, parameters), partial(fetch, query)
                 )
                 low, high = rows[0]
                 bounds[name] = (float(low or 0), float(high or 0))
@@ -308,9 +316,12 @@ def _temporal(value: Column) -> bool:
 
 
 def _fetch(
-    engine: sa.Engine, query: sa.Select[Any], parameters: Mapping[str, Any]
+    engine: sa.Engine,
+    query: sa.Select[Any],
+    parameters: Mapping[str, Any],
+    timeout_s: float | None = None,
 ) -> list[tuple[Any, ...]]:
-    with engine.connect() as connection:
+    with engine.connect() as connection, statement_timeout(connection, timeout_s):
         result = connection.execute(query, dict(parameters))
         return [tuple(r) for r in result.fetchmany(FETCH_LIMIT + 1)]
 

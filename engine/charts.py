@@ -87,11 +87,19 @@ class ChartData:
     sizes: dict[str, tuple[float, float]] = field(default_factory=dict)
     loaded: bool = False
 
-    def load(self, engine: sa.Engine, parameters: Mapping[str, Any], cache: QueryCache) -> None:
+    def load(
+        self,
+        engine: sa.Engine,
+        parameters: Mapping[str, Any],
+        cache: QueryCache,
+        statement_timeout_s: float | None = None,
+    ) -> None:
         """Run every chart's query (from the cache when the same query ran lately)."""
         if self.charts is not None:
             for path, chart in self.charts.charts.items():
-                self.points[path] = chart.query.run(engine, parameters, cache)
+                self.points[path] = chart.query.run(
+                    engine, parameters, cache, statement_timeout_s
+                )
         self.loaded = True
 
     def set_size(self, path: str, width_pt: float, height_pt: float) -> None:

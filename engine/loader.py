@@ -32,6 +32,7 @@ from engine.errors import DataSourceError, DefinitionError, Issue
 from engine.memory import MemoryGuard
 from engine.plan import QueryPlan
 from engine.runs import RunControl
+from engine.timeouts import StatementLimit, is_timeout
 
 __all__ = (
     "DEFAULT_BATCH_SIZE",
@@ -78,8 +79,10 @@ class Loader:
         guard: MemoryGuard | None = None,
         retries: int = 5,
         backoff_s: float = 0.05,
+        statement_timeout_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.statement_timeout_s = statement_timeout_s
         self.plan = plan
         self.parameters = dict(parameters)
         self.batch_size = max(1, batch_size)
@@ -95,6 +98,7 @@ class Loader:
             reraise=True,
         )
         self._reader: _Reader | None = None
+        self._limit: StatementLimit | None = None  # the newest reader's, set as it opens
         self._last: Row | None = None
 
     def batches(self) -> Iterator[list[Row]]:
@@ -141,7 +145,18 @@ class Loader:
         try:
             if self._reader is None:
                 self._reader = _READERS[strategy](self, self._resume_query())
+            self._reader.limit.restart()
             return self._reader.fetch(size)
+        except SQLAlchemyError as error:
+            limit, self._limit = self._limit, None  # the limit of the reader that failed
+            self._close()
+            if limit is not None:  # a reader that failed while opening is closed here too
+                limit.release()
+                with contextlib.suppress(SQLAlchemyError):
+                    limit.connection.close()
+                if limit.stopped(error):
+                    raise limit.timeout() from None  # neither retried nor tried another way
+            raise
         except BaseException:
             self._close()
             raise
@@ -193,11 +208,18 @@ class _Reader:
         self.loader = loader
         self.query, self.skip = start
         self.connection = loader.engine.connect()
+        self.limit = loader._limit = StatementLimit(self.connection, loader.statement_timeout_s)
+        try:
+            self.limit.arm()
+        except BaseException:
+            self.connection.close()
+            raise
 
     def fetch(self, size: int) -> list[Row]:
         raise NotImplementedError
 
     def close(self) -> None:
+        self.limit.release()
         try:
             self.connection.close()
         except SQLAlchemyError:
@@ -312,7 +334,7 @@ def keyset_after(plan: QueryPlan, columns: list[Any], last: Row) -> sa.ColumnEle
 
 def is_transient(error: BaseException) -> bool:
     """A dropped connection, a serialization failure or a lock: worth retrying."""
-    if not isinstance(error, SQLAlchemyError):
+    if not isinstance(error, SQLAlchemyError) or is_timeout(error):
         return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True

@@ -28,6 +28,7 @@ from engine.memory import MemoryGuard
 from engine.plan import QueryPlan
 from engine.runs import RunControl
 from engine.sinks.base import Sink
+from engine.timeouts import statement_timeout
 
 __all__ = ("RunResult", "estimate_rows", "prefetch", "run_pipeline")
 
@@ -136,12 +137,13 @@ def estimate_rows(
     plan: QueryPlan,
     parameters: Mapping[str, Any],
     cache: QueryCache = DEFAULT_CACHE,
+    statement_timeout_s: float | None = None,
 ) -> int:
     """COUNT(*) of the run's rows, cached: it feeds progress and ETA, never correctness."""
     query = sa.select(sa.func.count()).select_from(plan.select.subquery())
 
     def count() -> int:
-        with engine.connect() as connection:
+        with engine.connect() as connection, statement_timeout(connection, statement_timeout_s):
             return int(connection.execute(query, dict(parameters)).scalar_one())
 
     result: int = cache.get_or_compute(query_key(engine, query, parameters), count)

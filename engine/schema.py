@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import NoReferencedTableError, SQLAlchemyError
 
 from engine.errors import DataSourceError
 
@@ -39,8 +39,11 @@ class SourceSchema:
         for table in tables.values():
             named: dict[str, Relationship] = {}
             for fk in table.foreign_key_constraints:
+                try:
+                    target = fk.referred_table.name
+                except NoReferencedTableError:  # in another schema: not reflected
+                    continue
                 columns = tuple(c.name for c in fk.columns)
-                target = fk.referred_table.name
                 name = _relationship_name(columns, target)
                 if name in named or name in table.c:
                     name = f"{name}_{target}"
@@ -61,7 +64,10 @@ def reflect_schema(engine: sa.Engine) -> SourceSchema:
     """Reflect every table of the source's default schema."""
     metadata = sa.MetaData()
     try:
-        metadata.reflect(bind=engine)
+        # Every table is reflected anyway; following each foreign key to its table as it
+        # is met recursed once per key and overflowed the stack on a long chain of them
+        # (200 tables, each referring to the next).
+        metadata.reflect(bind=engine, resolve_fks=False)
     except SQLAlchemyError as error:
         raise DataSourceError(f"cannot read the schema: {_first_line(error)}") from None
     return SourceSchema.from_metadata(metadata)
