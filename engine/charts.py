@@ -97,9 +97,7 @@ class ChartData:
         """Run every chart's query (from the cache when the same query ran lately)."""
         if self.charts is not None:
             for path, chart in self.charts.charts.items():
-                self.points[path] = chart.query.run(
-                    engine, parameters, cache, statement_timeout_s
-                )
+                self.points[path] = chart.query.run(engine, parameters, cache, statement_timeout_s)
         self.loaded = True
 
     def set_size(self, path: str, width_pt: float, height_pt: float) -> None:

@@ -163,6 +163,7 @@ def run_pipeline(
     memory_limit_bytes: int | None = None,
     cache: QueryCache = DEFAULT_CACHE,
     on_events: Callable[[list[BandEvent]], None] | None = None,
+    statement_timeout_s: float | None = None,
 ) -> RunResult:
     """Stream the report through every sink; each output appears only once complete.
 
@@ -176,8 +177,11 @@ def run_pipeline(
     before = cache.stats()
     try:
         control.checkpoint()
-        _load_charts(_chart_data(sinks), engine, parameters, cache, control, result.timings)
-        estimated = estimate_rows(engine, plan, parameters, cache)
+        _load_charts(
+            _chart_data(sinks), engine, parameters, cache,
+            control=control, timings=result.timings, statement_timeout_s=statement_timeout_s,
+        )  # fmt: skip
+        estimated = estimate_rows(engine, plan, parameters, cache, statement_timeout_s)
         control.estimate(estimated)
         _tell_expected(sinks, estimated)
         following = _tell_run(sinks, control)
@@ -190,6 +194,7 @@ def run_pipeline(
             batch_size=batch_size,
             control=control,
             guard=guard,
+            statement_timeout_s=statement_timeout_s,
         )
         result.load = loader.stats
         first_row_at: list[float] = []
@@ -243,8 +248,10 @@ def _load_charts(
     engine: sa.Engine,
     parameters: Mapping[str, Any],
     cache: QueryCache,
+    *,
     control: RunControl,
     timings: dict[str, float],
+    statement_timeout_s: float | None,
 ) -> None:
     """Run the charts' aggregate queries (before the rows stream), if there are charts."""
     if not charts:
@@ -252,7 +259,7 @@ def _load_charts(
     started = time.perf_counter()
     control.report("charts", 0)
     for data in charts:
-        data.load(engine, parameters, cache)
+        data.load(engine, parameters, cache, statement_timeout_s)
     timings["charts_s"] = time.perf_counter() - started
 
 

@@ -126,6 +126,7 @@ class Previewer:
         schema: SourceSchema | None = None,
         designer: str | None = None,
         total_rows: TotalRows = None,
+        timeout_s: float | None = None,
     ) -> Preview:
         """The first `pages` pages of the report, and a PNG thumbnail of page 1.
 
@@ -140,6 +141,7 @@ class Previewer:
                 latest); previews of other keys are not affected.
             total_rows: the report's row count if the caller knows it, or a function
                 that counts them; if None, a partial preview counts them (a cached COUNT).
+            timeout_s: the time limit of each of the preview's queries (`QueryTimeout`).
 
         Raises:
             QuireError: every failure, of its kind: `DefinitionError`, `ParameterError`,
@@ -153,6 +155,7 @@ class Previewer:
             return self._render(
                 definition, engine, given,
                 pages=pages, schema=schema, total_rows=total_rows, ticket=ticket,
+                timeout_s=timeout_s,
             )  # fmt: skip
         except QuireError:
             raise
@@ -174,15 +177,16 @@ class Previewer:
         schema: SourceSchema | None,
         total_rows: TotalRows,
         ticket: tuple[str | None, int],
+        timeout_s: float | None,
     ) -> Preview:
         plan, parameters, layout = self._prepare(definition, engine, given, schema)
         self._check(ticket)
         if plan.charts is not None and plan.charts.charts:
-            layout.charts.load(engine, parameters, self._cache)
+            layout.charts.load(engine, parameters, self._cache, timeout_s)
             self._check(ticket)
         budget = int(pages * layout.records_per_page() * _SLACK) + 10
         read = _read(
-            _batches(engine, plan, parameters, definition, budget),
+            _batches(engine, plan, parameters, definition, budget, timeout_s=timeout_s),
             plan,
             _RecordCounts(layout, len(plan.group_columns)),
             budget,
@@ -193,7 +197,7 @@ class Previewer:
         total = (
             len(read.rows)
             if read.complete
-            else _total(total_rows, engine, plan, parameters, self._cache)
+            else _total(total_rows, engine, plan, parameters, self._cache, timeout_s=timeout_s)
         )
         self._check(ticket)
         inputs = {} if read.complete else {"total": UNKNOWN_TOTAL}
@@ -294,6 +298,8 @@ def _batches(
     parameters: Mapping[str, Any],
     definition: ReportDefinition,
     budget: int,
+    *,
+    timeout_s: float | None,
 ) -> Iterator[list[Row]]:
     loader = Loader(
         engine,
@@ -301,6 +307,7 @@ def _batches(
         parameters,
         strategy=definition.source.strategy,
         batch_size=min(ROW_CAP, max(budget, 100) + 1),  # one more: is there more?
+        statement_timeout_s=timeout_s,
     )
     return loader.batches()
 
@@ -376,12 +383,14 @@ def _total(
     plan: QueryPlan,
     parameters: Mapping[str, Any],
     cache: QueryCache,
+    *,
+    timeout_s: float | None,
 ) -> int | None:
     if isinstance(total_rows, int):
         return total_rows
     if total_rows is not None:
         return total_rows()
-    return estimate_rows(engine, plan, parameters, cache)
+    return estimate_rows(engine, plan, parameters, cache, timeout_s)
 
 
 def _thumbnail_ppi(definition: ReportDefinition) -> float:
