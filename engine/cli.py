@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.document import load_definition, report_schema
 from engine.errors import QuireError
@@ -71,7 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", type=Path, default=Path("demo.db"))
     demo.add_argument("-o", "--output", type=Path, default=Path("out/sales_by_region.pdf"))
     demo.set_defaults(run=_demo)
+    _add_plugin_commands(commands)
     return parser
+
+
+def _add_plugin_commands(commands: Any) -> None:
+    """Subcommands other packages register under the `quire.commands` entry point group
+    (the web app's `serve`), so the engine never imports them by name."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="quire.commands"):
+        entry.load()(commands)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
