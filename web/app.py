@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
-from litestar import Litestar, Response
+from litestar import Litestar, Response, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -48,7 +48,20 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+# One router, registered at once: Litestar 2.25 registers a handler again (and wraps its
+# sync function twice) when a later handler is registered alone on the same path.
+html_router = Router(
+    path="/",
+    route_handlers=[
+        *(getattr(gallery, name) for name in gallery.__all__),
+        *(getattr(reports, name) for name in reports.__all__),
+        *(getattr(sources, name) for name in sources.__all__),
+        *(getattr(login, name) for name in login.__all__),
+    ],
+)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -67,12 +80,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            gallery.gallery,
-            gallery.new_report,
-            gallery.import_report,
-            *(getattr(reports, name) for name in reports.__all__),
-            *(getattr(sources, name) for name in sources.__all__),
-            *(getattr(login, name) for name in login.__all__),
+            html_router,
             api_router,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], opt={"public": True}
@@ -86,7 +94,7 @@ def create_app(settings: Settings) -> Litestar:
         guards=[access_guard],
         csrf_config=CSRFConfig(
             secret=settings.secret,
-            cookie_httponly=False,  # htmx reads no cookie: the token is put in the page
+            cookie_httponly=True,  # no script needs it: pages carry the token (hx-headers, forms)
             cookie_samesite="strict",
             exclude=["/api"],  # bearer-token or loopback JSON only; see web.access
         ),
@@ -120,7 +128,8 @@ def _allowed_hosts(settings: Settings) -> AllowedHostsConfig | None:
     # Without a token, only loopback names: a DNS-rebinding page cannot reach the server.
     if settings.token or not is_loopback(settings.host):
         return None
-    return AllowedHostsConfig(allowed_hosts=[*LOOPBACK_NAMES, settings.host])
+    names = {*LOOPBACK_NAMES, settings.host}
+    return AllowedHostsConfig(allowed_hosts=[*names, *(f"{n}:{settings.port}" for n in names)])
 
 
 async def _security_headers(response: Response) -> Response:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ draft with its problems, and the last valid version stays what it was.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -319,14 +320,22 @@ def element_at(session: Session, report_id: int, path: str) -> Any:
 
 
 def list_examples(examples_dir: Path) -> list[Example]:
+    """The example definitions that parse, by file name; read again only when files change."""
+    files = tuple((f, f.stat().st_mtime_ns) for f in sorted(examples_dir.glob("*.yaml")))
+    return list(_read_examples(files))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_examples(files: tuple[tuple[Path, int], ...]) -> tuple[Example, ...]:
+    # Parsing YAML costs ~0.1 s a file here: the gallery must not pay it on every keystroke.
     examples = []
-    for file in sorted(examples_dir.glob("*.yaml")):
+    for file, _mtime in files:
         try:
             definition = parse_definition(file.read_text(encoding="utf-8"), str(file))
         except DefinitionError:
             continue
         examples.append(Example(file.stem, definition.title, definition.description or ""))
-    return examples
+    return tuple(examples)
 
 
 def example_text(examples_dir: Path, name: str) -> str:

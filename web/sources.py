@@ -75,7 +75,7 @@ class TableInfo:
 
 def list_sources(session: Session) -> list[SourceSummary]:
     rows = session.execute(sa.select(Report.source_id, sa.func.count()).group_by(Report.source_id))
-    counts: dict[int | None, int] = dict(rows)
+    counts: dict[int | None, int] = dict(rows.all())
     sources = session.scalars(sa.select(DataSource).order_by(DataSource.name))
     return [_summary(source, counts.get(source.id, 0)) for source in sources]
 
@@ -197,16 +197,16 @@ def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
         parsed.get_dialect()
+    except NoSuchModuleError:  # an ArgumentError too: catch it first
+        driver = url.split("://", 1)[0]
+        raise DataSourceError(
+            f"unknown database driver '{driver}': expected e.g. sqlite or postgresql+psycopg",
+            "url",
+        ) from None
     except ArgumentError:
         raise DataSourceError(
             "not a database URL: expected e.g. postgresql+psycopg://user:password@host/db "
             "or sqlite:///path/to/file.db",
-            "url",
-        ) from None
-    except NoSuchModuleError:
-        driver = url.split("://", 1)[0]
-        raise DataSourceError(
-            f"unknown database driver '{driver}'",
             "url",
         ) from None
     return parsed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar import Response, delete, get, post
+from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -70,7 +70,7 @@ def duplicate_report(session: NamedDependency[Session], report_id: FromPath[int]
     return Redirect(f"/reports/{copy.id}", status_code=303)
 
 
-@delete("/reports/{report_id:int}", status_code=200, sync_to_thread=True)
+@post("/reports/{report_id:int}/delete", status_code=200, sync_to_thread=True)
 def delete_report(
     session: NamedDependency[Session], report_id: FromPath[int], then: FromQuery[str] = ""
 ) -> Response[str]:
