@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from litestar import Litestar, Response, Router
@@ -29,25 +30,14 @@ from web.db import Database
 from web.http_errors import handle_error
 from web.routes import gallery, login, reports, sources
 from web.routes.api import api_router
+from web.security import add_security_headers
 from web.settings import Settings, is_loopback
 
-__all__ = ("CONTENT_SECURITY_POLICY", "create_app")
+__all__ = ("create_app",)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-# No inline script or style anywhere: htmx is told not to inject its indicator styles.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-    "frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -55,6 +45,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # sync function twice) when a later handler is registered alone on the same path.
 html_router = Router(
     path="/",
+    include_in_schema=False,  # the OpenAPI document describes the JSON API only
     route_handlers=[
         *(getattr(gallery, name) for name in gallery.__all__),
         *(getattr(reports, name) for name in reports.__all__),
@@ -132,7 +123,5 @@ def _allowed_hosts(settings: Settings) -> AllowedHostsConfig | None:
     return AllowedHostsConfig(allowed_hosts=[*names, *(f"{n}:{settings.port}" for n in names)])
 
 
-async def _security_headers(response: Response) -> Response:  # type: ignore[type-arg]
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+async def _security_headers(response: Response[Any]) -> Response[Any]:
+    return add_security_headers(response)

@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 from engine.errors import Issue, QuireError
 from web.access import is_api
 from web.pages import ErrorPage
+from web.security import add_security_headers
 
 __all__ = ("STATUS_BY_KIND", "error_body", "handle_error", "status_of")
 
@@ -48,6 +49,10 @@ def error_body(status: int, message: str, issues: tuple[Issue, ...] = ()) -> dic
 
 
 def handle_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    return add_security_headers(_error_response(request, error))
+
+
+def _error_response(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     status, message, issues = _describe(error)
     if is_api(request.url.path):
         return Response(error_body(status, message, issues), status_code=status)

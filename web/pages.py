@@ -14,6 +14,7 @@ from web.reports import Example, ReportCard
 from web.sources import SourceSummary, TableInfo
 
 __all__ = (
+    "TEMPLATES",
     "DiffPage",
     "ErrorPage",
     "GalleryPage",
@@ -140,3 +141,19 @@ class ErrorPage:
     status: int
     message: str
     issues: tuple[Issue, ...] = ()
+
+
+# Which dataclass each template renders; `web.routes._render.render` enforces it.
+TEMPLATES: dict[str, type] = {
+    "gallery.html": GalleryPage,
+    "_cards.html": GalleryPage,
+    "report.html": ReportPage,
+    "_save_result.html": SaveResult,
+    "versions.html": VersionsPage,
+    "diff.html": DiffPage,
+    "sources.html": SourcesPage,
+    "source.html": SourcePage,
+    "_source_test.html": SourceTest,
+    "login.html": LoginPage,
+    "error.html": ErrorPage,
+}
