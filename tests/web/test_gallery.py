@@ -152,3 +152,18 @@ def test_export_is_the_newest_version_as_a_yaml_file(client: Client) -> None:
 
 def test_gallery_names_the_demo_source_in_the_forms(client: Client) -> None:
     assert DEMO_SOURCE_NAME in client.get("/").text
+
+
+def test_card_shows_the_last_run(client: Client, settings: Any) -> None:
+    from datetime import datetime
+
+    from web.db import Database, Run
+
+    database = Database(settings.app_database_url)
+    with database.session() as session:
+        session.add(Run(report_id=3, created_at=datetime(2026, 3, 4, 5, 6)))
+        session.add(Run(report_id=3, created_at=datetime(2026, 3, 1, 0, 0)))
+        session.commit()
+    database.dispose()
+    card = client.get("/", params={"q": "Sales by region"}).text
+    assert "Last run 2026-03-04 05:06" in card
