@@ -97,7 +97,14 @@ def test_an_interrupted_demo_generation_leaves_no_half_database(
         raise KeyboardInterrupt
 
     monkeypatch.setattr("web.bootstrap.generate_demo", fail)
-    settings = Settings(data_dir=tmp_path / "data", secret="s")
+    settings = Settings(data_dir=tmp_path / "data", secret="s", demo_orders=100)
+    database = Database(settings.app_database_url)
     with pytest.raises(KeyboardInterrupt):
-        prepare(settings, Database(settings.app_database_url))
+        prepare(settings, database)
     assert not (tmp_path / "data" / "demo.db").exists()
+    monkeypatch.undo()
+    prepare(settings, database)  # the next start finishes the first one
+    assert (tmp_path / "data" / "demo.db").exists()
+    with database.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Report)) == 5
+    database.dispose()
