@@ -27,7 +27,6 @@ __all__ = (
     "SourceSummary",
     "TableInfo",
     "add_source",
-    "delete_source",
     "describe_source",
     "get_source",
     "list_sources",
@@ -110,14 +109,6 @@ def add_source(session: Session, name: str, url: str) -> DataSource:
     return source
 
 
-def delete_source(session: Session, source_id: int) -> None:
-    """Forget a source; its reports stay, unbound, until given another one."""
-    source = get_source(session, source_id)
-    _dispose(source.url)
-    session.delete(source)
-    session.commit()
-
-
 def test_source(url: str) -> str:
     """Open one connection to `url`; return the server's dialect, or raise a clear error."""
     parsed = _parse(url)
@@ -168,13 +159,6 @@ def source_engine(source: DataSource) -> sa.Engine:
             engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
             _engines[source.url] = engine
         return engine
-
-
-def _dispose(url: str) -> None:
-    with _engines_lock:
-        engine = _engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
 
 
 def safe_url(url: str) -> str:
