@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from engine.document import load_definition, read_definition_text, report_schema
 from engine.errors import Issue, QuireError
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", type=Path, default=Path("demo.db"))
     demo.add_argument("-o", "--output", type=Path, default=Path("out/sales_by_region.pdf"))
     demo.set_defaults(run=_demo)
+    _add_plugin_commands(commands)
     return parser
 
 
@@ -81,6 +83,15 @@ def _with_option(issue: Issue) -> Issue:
     if name != issue.path and issue.message == "required" and not issue.hint:
         return replace(issue, hint=f"pass --param {name}=VALUE")
     return issue
+
+
+def _add_plugin_commands(commands: Any) -> None:
+    """Subcommands other packages register under the `quire.commands` entry point group
+    (the web app's `serve`), so the engine never imports them by name."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="quire.commands"):
+        entry.load()(commands)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Quire's web app (Litestar, server-rendered HTML with htmx): arrives with the web issue.
+"""Quire's web app: Litestar, server-rendered HTML with htmx, and a JSON API under /api.
 
-It will import `engine`; the engine never imports it.
+`web.app.create_app(settings)` builds it; `quire serve` (web.cli) runs it. It imports
+`engine`; the engine never imports it (tests/web/test_engine_boundary.py).
 """

@@ -1,0 +1,99 @@
+"""Each page's context is its dataclass: every template renders from exactly that.
+
+The Jinja environment is strict (StrictUndefined), so a template that reads a field its
+dataclass lacks fails here instead of rendering a blank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from engine.errors import Issue
+from web import pages
+from web.app import TEMPLATES_DIR, _jinja
+from web.reports import Example, ReportCard
+from web.sources import ColumnInfo, ForeignKeyInfo, SourceSummary, TableInfo
+
+SOURCE = SourceSummary(1, "Shop <db>", "postgresql://u:***@h/db", "postgresql", 2)
+CARD = ReportCard(7, "Sales & <b>more</b>", "By region", ("finance",), None, True, 3)
+ISSUE = Issue("source.table", "unknown table 'x'", "did you mean 'y'?")
+VERSION = pages.VersionRow(2, datetime(2026, 1, 2, 3, 4, 5), "saved")
+TABLE = TableInfo(
+    "orders",
+    (ColumnInfo("id", "INTEGER", False, True),),
+    (ForeignKeyInfo("customer", ("customer_id",), "customers", ("id",)),),
+)
+
+# template -> a context; each field's value must show up in the rendered page
+CONTEXTS: dict[str, Any] = {
+    "gallery.html": pages.GalleryPage(
+        [CARD], ["finance"], "sal", "finance", [Example("inv", "Invoices", "")], [SOURCE], "oops"
+    ),
+    "_cards.html": pages.GalleryPage([CARD], ["finance"]),
+    "report.html": pages.ReportPage(
+        7, "Sales & more", "By region", ["finance"], SOURCE, "title: x\n", 2, [ISSUE], [VERSION]
+    ),
+    "_save_result.html": pages.SaveResult(False, None, [ISSUE]),
+    "versions.html": pages.VersionsPage(7, "Sales & more", [VERSION, VERSION]),
+    "diff.html": pages.DiffPage(7, "Sales & more", 1, 2, ["+a", "-b"]),
+    "sources.html": pages.SourcesPage([SOURCE], "n", "", "bad url", "url"),
+    "source.html": pages.SourcePage(SOURCE, [TABLE], "slow"),
+    "_source_test.html": pages.SourceTest(False, "cannot connect"),
+    "login.html": pages.LoginPage("/x", "that is not the token"),
+    "error.html": pages.ErrorPage(422, "bad", (ISSUE, ISSUE)),
+}
+PAGE_TYPES = pages.TEMPLATES
+
+
+def _render(name: str, page: Any) -> str:
+    env = _jinja()
+    env.globals["csrf_token"] = lambda: "TOKEN"
+    request = type("R", (), {"cookies": {}})()
+    return env.get_template(name).render(page=page, csrf_input="<input>", request=request)
+
+
+def test_every_template_has_a_context() -> None:
+    templates = {p.name for p in Path(TEMPLATES_DIR).glob("*.html")} - {"base.html"}
+    assert templates == set(CONTEXTS) == set(pages.TEMPLATES)
+    for name, context in CONTEXTS.items():
+        assert isinstance(context, pages.TEMPLATES[name])
+
+
+def test_render_refuses_the_wrong_dataclass() -> None:
+    from web.routes._render import render
+
+    with pytest.raises(TypeError, match=r"report\.html renders a ReportPage, not LoginPage"):
+        render("report.html", pages.LoginPage())
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_template_renders_its_dataclass(name: str) -> None:
+    html = _render(name, CONTEXTS[name])
+    assert "Shop <db>" not in html  # autoescaped
+    assert "<db>" not in html
+    for field in dataclasses.fields(PAGE_TYPES[name]):
+        value = getattr(CONTEXTS[name], field.name)
+        if isinstance(value, str) and value and field.name not in ("url", "error_field", "text"):
+            assert jinja2.filters.escape(value) in html, field.name
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_template_fails_on_a_context_that_lacks_fields(name: str) -> None:
+    @dataclasses.dataclass
+    class Empty:
+        pass
+
+    with pytest.raises(jinja2.UndefinedError):
+        _render(name, Empty())
+
+
+def test_values_are_escaped() -> None:
+    html = _render("_cards.html", CONTEXTS["_cards.html"])
+    assert "Sales &amp; &lt;b&gt;more&lt;/b&gt;" in html
+    assert "<b>more</b>" not in html

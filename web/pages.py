@@ -1,0 +1,159 @@
+"""The context of every page and fragment: one documented dataclass each.
+
+Templates read only `page.<field>`; tests/web/test_pages.py renders each template with
+its dataclass under StrictUndefined, so a field a template needs cannot go missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.errors import Issue
+from web.reports import Example, ReportCard
+from web.sources import SourceSummary, TableInfo
+
+__all__ = (
+    "TEMPLATES",
+    "DiffPage",
+    "ErrorPage",
+    "GalleryPage",
+    "LoginPage",
+    "ReportPage",
+    "SaveResult",
+    "SourcePage",
+    "SourceTest",
+    "SourcesPage",
+    "VersionRow",
+    "VersionsPage",
+)
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """`gallery.html` (and `_cards.html` for search): the report cards and what filters them."""
+
+    cards: list[ReportCard]
+    tags: list[str]
+    query: str = ""
+    tag: str = ""
+    examples: list[Example] = field(default_factory=list)
+    sources: list[SourceSummary] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    number: int
+    created_at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """`report.html`: the report's newest definition (or its draft) in the YAML editor."""
+
+    id: int
+    title: str
+    description: str
+    tags: list[str]
+    source: SourceSummary | None
+    text: str
+    version: int | None
+    draft_issues: list[Issue]
+    versions: list[VersionRow]
+
+    @property
+    def draft_result(self) -> SaveResult:
+        """The draft's problems as `_save_result.html` shows them after a failed save."""
+        return SaveResult(False, None, self.draft_issues)
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """`_save_result.html`: after a save, the version stored or the problems of the draft."""
+
+    saved: bool
+    version: int | None
+    issues: list[Issue]
+
+
+@dataclass(frozen=True)
+class VersionsPage:
+    """`versions.html`: every saved version, newest first, to compare or restore."""
+
+    report_id: int
+    title: str
+    versions: list[VersionRow]
+
+
+@dataclass(frozen=True)
+class DiffPage:
+    """`diff.html`: the unified diff of two versions' YAML."""
+
+    report_id: int
+    title: str
+    old: int
+    new: int
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class SourcesPage:
+    """`sources.html`: the data sources and the form that adds one (with its error)."""
+
+    sources: list[SourceSummary]
+    name: str = ""
+    url: str = ""
+    error: str = ""
+    error_field: str = ""
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """`source.html`: one source's tables, columns, types and foreign keys."""
+
+    source: SourceSummary
+    tables: list[TableInfo]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SourceTest:
+    """`_source_test.html`: the outcome of a test connection."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class LoginPage:
+    """`login.html`: the access-token form."""
+
+    next: str = "/"
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorPage:
+    """`error.html`: any error on an HTML route."""
+
+    status: int
+    message: str
+    issues: tuple[Issue, ...] = ()
+
+
+# Which dataclass each template renders; `web.routes._render.render` enforces it.
+TEMPLATES: dict[str, type] = {
+    "gallery.html": GalleryPage,
+    "_cards.html": GalleryPage,
+    "report.html": ReportPage,
+    "_save_result.html": SaveResult,
+    "versions.html": VersionsPage,
+    "diff.html": DiffPage,
+    "sources.html": SourcesPage,
+    "source.html": SourcePage,
+    "_source_test.html": SourceTest,
+    "login.html": LoginPage,
+    "error.html": ErrorPage,
+}

@@ -1,0 +1,1 @@
+"""HTML routes, one module per page family; the JSON API lives in `web.routes.api`."""

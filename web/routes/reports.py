@@ -1,0 +1,138 @@
+"""A report's page: the YAML editor (saved with htmx), tags, versions, diff, restore, export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from engine.errors import Issue
+from web import reports, sources
+from web.db.models import Report
+from web.pages import DiffPage, ReportPage, SaveResult, VersionRow, VersionsPage
+from web.routes._render import render
+
+__all__ = (
+    "delete_report",
+    "diff_versions",
+    "duplicate_report",
+    "export_report",
+    "report_page",
+    "restore_version",
+    "save_definition",
+    "set_tags",
+    "versions_page",
+)
+
+
+@get("/reports/{report_id:int}", sync_to_thread=True)
+def report_page(session: NamedDependency[Session], report_id: FromPath[int]) -> Template:
+    return render("report.html", _report_page(session, reports.get_report(session, report_id)))
+
+
+@dataclass
+class DefinitionForm:
+    definition: str
+
+
+@post("/reports/{report_id:int}/definition", sync_to_thread=True)
+def save_definition(
+    session: NamedDependency[Session],
+    report_id: FromPath[int],
+    data: URLEncodedBody[DefinitionForm],
+) -> Template:
+    """Save the editor's text: 200 with the new version, or 422 with the problems beside it."""
+    outcome = reports.save_definition(session, report_id, data.definition)
+    result = SaveResult(outcome.saved, outcome.version, list(outcome.issues))
+    return render("_save_result.html", result, 200 if outcome.saved else 422)
+
+
+@dataclass
+class TagsForm:
+    tags: str = ""
+
+
+@post("/reports/{report_id:int}/tags", sync_to_thread=True)
+def set_tags(
+    session: NamedDependency[Session], report_id: FromPath[int], data: URLEncodedBody[TagsForm]
+) -> Redirect:
+    reports.set_tags(session, report_id, data.tags.split(","))
+    return Redirect(f"/reports/{report_id}", status_code=303)
+
+
+@post("/reports/{report_id:int}/duplicate", sync_to_thread=True)
+def duplicate_report(session: NamedDependency[Session], report_id: FromPath[int]) -> Redirect:
+    copy = reports.duplicate_report(session, report_id)
+    return Redirect(f"/reports/{copy.id}", status_code=303)
+
+
+@post("/reports/{report_id:int}/delete", status_code=200, sync_to_thread=True)
+def delete_report(
+    session: NamedDependency[Session], report_id: FromPath[int], then: FromQuery[str] = ""
+) -> Response[str]:
+    """Delete (the button asks for confirmation first); the gallery's card swaps to nothing."""
+    reports.delete_report(session, report_id)
+    headers = {"HX-Redirect": "/"} if then == "gallery" else {}
+    return Response("", media_type="text/html", headers=headers)
+
+
+@get("/reports/{report_id:int}/export.yaml", sync_to_thread=True)
+def export_report(session: NamedDependency[Session], report_id: FromPath[int]) -> Response[str]:
+    filename, text = reports.export_definition(session, report_id)
+    return Response(
+        text,
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@get("/reports/{report_id:int}/versions", sync_to_thread=True)
+def versions_page(session: NamedDependency[Session], report_id: FromPath[int]) -> Template:
+    report = reports.get_report(session, report_id)
+    rows = _version_rows(report)
+    return render("versions.html", VersionsPage(report.id, report.title, rows))
+
+
+@get("/reports/{report_id:int}/diff", sync_to_thread=True)
+def diff_versions(
+    session: NamedDependency[Session],
+    report_id: FromPath[int],
+    old: FromQuery[int],
+    new: FromQuery[int],
+) -> Template:
+    lines = reports.diff_versions(session, report_id, old, new)
+    title = reports.get_report(session, report_id).title
+    return render("diff.html", DiffPage(report_id, title, old, new, lines))
+
+
+@post("/reports/{report_id:int}/versions/{number:int}/restore", sync_to_thread=True)
+def restore_version(
+    session: NamedDependency[Session], report_id: FromPath[int], number: FromPath[int]
+) -> Redirect:
+    reports.restore_version(session, report_id, number)
+    return Redirect(f"/reports/{report_id}", status_code=303)
+
+
+def _report_page(session: NamedDependency[Session], report: Report) -> ReportPage:
+    latest = reports.latest_version(report)
+    draft = report.draft_text is not None
+    issues = [Issue(e["path"], e["message"], e.get("hint", "")) for e in report.draft_errors or []]
+    return ReportPage(
+        id=report.id,
+        title=report.title,
+        description=report.description,
+        tags=list(report.tags),
+        source=sources.summarize(session, report.source) if report.source else None,
+        text=report.draft_text if draft and report.draft_text else (latest.text if latest else ""),
+        version=latest.number if latest else None,
+        draft_issues=issues,
+        versions=_version_rows(report),
+    )
+
+
+def _version_rows(report: Report) -> list[VersionRow]:
+    return [VersionRow(v.number, v.created_at, v.note) for v in reversed(report.versions)]
