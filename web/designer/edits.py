@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from engine.definition import ReportDefinition
 from engine.document import parse_definition
@@ -55,8 +56,15 @@ SECTIONS = {"parameters": "parameter", "groups": "group", "variables": "variable
 
 
 def check(document: Mapping[str, Any]) -> ReportDefinition:
-    """The validated definition, or a `DefinitionError` with every issue at its path."""
-    return parse_definition(yaml.safe_dump(dict(document), sort_keys=False))
+    """The validated definition, or a `DefinitionError` with every issue at its path.
+
+    A valid document is validated directly (YAML in pure Python costs 0.2 s a document);
+    an invalid one goes through `parse_definition` for the engine's issues and hints.
+    """
+    try:
+        return ReportDefinition.model_validate(document)
+    except ValidationError:
+        return parse_definition(yaml.safe_dump(dict(document), sort_keys=False))
 
 
 def new_element(
