@@ -159,7 +159,7 @@ def build_form(document: Mapping[str, Any], path: str, root: Schema | None = Non
     fields = _fields(root, node, value if isinstance(value, dict) else {}, prefix="")
     return PropertyForm(
         path=path,
-        title=str(node.get("title", "")),
+        title=_title(str(node.get("title", ""))),
         description=str(node.get("description", "")),
         fields=fields,
         field_names=tuple(f.name for f in fields),
@@ -190,7 +190,8 @@ def field_errors(issues: Sequence[Issue], form: PropertyForm) -> tuple[dict[str,
         name = issue.path.removeprefix(prefix) if issue.path.startswith(prefix) else None
         if name in by_name:
             text = f"{issue.message} ({issue.hint})" if issue.hint else issue.message
-            placed[by_name[name]] = f"{placed[by_name[name]]}; {text}" if name in placed else text
+            key = by_name[name]
+            placed[key] = f"{placed[key]}; {text}" if key in placed else text
         else:
             rest.append(issue)
     return placed, rest
@@ -256,7 +257,13 @@ def _holds_objects(root: Schema, node: Schema, seen: frozenset[str] = frozenset(
     )
 
 
-def _label(name: str, node: Schema) -> str:
+def _title(model: str) -> str:
+    """`PageNumberElement` -> "Page number", `PageSetup` -> "Page setup"."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", model).removesuffix(" Element")
+    return words.capitalize()
+
+
+def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
@@ -280,7 +287,7 @@ def _fields(
                 Fieldset(
                     name=full,
                     id=_field_id(full),
-                    label=_label(name, raw),
+                    label=_label(name),
                     description=str(raw.get("description") or sub.get("description", "")),
                     fields=_fields(root, sub, current or {}, prefix=full + "."),
                     present=current is not None,
@@ -301,7 +308,7 @@ def _spec(
     common: dict[str, Any] = {
         "name": full,
         "id": _field_id(full),
-        "label": _label(name, raw),
+        "label": _label(name),
         "default": default,
         "description": description,
         "required": required,
