@@ -108,8 +108,10 @@ def move_element_to(
     document: Mapping[str, Any], element: str, band: str, at: int | None = None
 ) -> Document:
     """Move an element to another band (created if absent), at its end or at index `at`."""
-    moved = resolve(document, element)
-    _item_parts(document, element)
+    parts = _item_parts(document, element)
+    if parts[-2] != "elements":
+        raise EditError("not an element: only elements move between bands", element)
+    moved = resolve(document, parts)
     band_parts = _band_parts(document, band)
     result = remove_item(document, element)
     target = _ensure(result, band_parts)
@@ -238,7 +240,8 @@ def _band_parts(document: Mapping[str, Any], band: str) -> tuple[Part, ...]:
         node = {}
     if not parts or isinstance(parts[-1], int) or node is not root["$defs"]["Band"]:
         raise EditError("not a band", band, missing=True)
-    resolve(document, parts[:-1]) if len(parts) > 1 and isinstance(parts[-2], int) else None
+    if any(isinstance(part, int) for part in parts):
+        resolve(document, parts[:-1])  # a group's band: the group must exist
     return parts
 
 

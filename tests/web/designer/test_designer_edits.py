@@ -188,6 +188,7 @@ def test_add_element_at_a_place_and_creating_the_band(sales: Doc) -> None:
             "not a band",
         ),
         (lambda d: remove_item(d, "bands..x"), "bands..x", "not a document path"),
+        (lambda d: move_element_to(d, "groups[0]", "bands.detail"), "groups[0]", "not an element"),
     ],
 )
 def test_impossible_edits_name_their_path(
@@ -265,3 +266,12 @@ def test_an_invalid_form_gives_a_draft_whose_issues_name_the_field(sales: Doc) -
     with pytest.raises(DefinitionError) as caught:
         check(draft)
     assert [i.path for i in caught.value.issues] == ["bands.detail.elements[0].size"]
+
+
+def test_a_result_shares_nothing_with_its_input(sales: Doc) -> None:
+    before = copy.deepcopy(sales)
+    result = add_element(sales, "bands.detail", "label")
+    result["bands"]["detail"]["elements"][0]["width"] = "99mm"
+    result["groups"][0]["header"]["elements"].clear()
+    result["parameters"][0]["name"] = "changed"
+    assert sales == before
