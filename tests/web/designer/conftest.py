@@ -12,7 +12,6 @@ from engine.demo_data import demo_metadata
 from engine.schema import SourceSchema
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
 def load(path: Path) -> dict[str, Any]:
