@@ -17,10 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from engine import api
 from engine.definition import ReportDefinition
 from engine.document import parse_definition
 from engine.errors import DefinitionError, Issue, QuireError
-from engine.render import check_report
 from web.db.models import DataSource, Report, ReportVersion, Run, utcnow
 from web.errors import NotFound, TooLarge
 from web.sources import get_source, source_engine
@@ -159,8 +159,7 @@ def get_version(session: Session, report_id: int, number: int) -> ReportVersion:
 def validate_definition(text: str, source: DataSource | None) -> ReportDefinition:
     """The definition in `text`, checked for structure and against its source.
 
-    Raises `DefinitionError` with every problem. The one place that validates: at merge,
-    `engine.api.validate` replaces `check_report` here.
+    Raises `DefinitionError` with every problem (`engine.api.validate`, in one pass).
     """
     if len(text.encode("utf-8")) > MAX_DEFINITION_BYTES:
         raise TooLarge(
@@ -168,11 +167,14 @@ def validate_definition(text: str, source: DataSource | None) -> ReportDefinitio
             f"the limit is {MAX_DEFINITION_BYTES:,}",
             "definition",
         )
-    definition = parse_definition(text)
     if source is None:
         raise DefinitionError("the report has no data source: choose one first", "source")
-    check_report(definition, source_engine(source))
-    return definition
+    validated = api.validate(text, source_engine(source))
+    error = validated.error()
+    if error is not None:
+        raise error
+    assert validated.definition is not None  # valid
+    return validated.definition
 
 
 def create_report(

@@ -16,8 +16,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from engine import api
 from engine.errors import DataSourceError
-from engine.schema import reflect_schema
 from web.db.models import DataSource, Report
 from web.errors import Conflict, NotFound
 
@@ -125,25 +125,25 @@ def test_source(url: str) -> str:
 
 
 def describe_source(source: DataSource) -> list[TableInfo]:
-    """The source's tables, columns, types and foreign keys.
-
-    The one place that reads a source's schema: `engine.api.describe_source` (cached)
-    replaces the `reflect_schema` call here.
-    """
-    schema = reflect_schema(source_engine(source))
-    tables = []
-    for name in sorted(schema.tables):
-        table = schema.tables[name]
-        columns = tuple(
-            ColumnInfo(c.name, _type_name(c.type), bool(c.nullable), c.primary_key)
-            for c in table.columns
+    """The source's tables, columns, types and foreign keys, from the engine's catalogue
+    (reflected at most once a minute per source, under a time limit)."""
+    catalogue = api.describe_source(source_engine(source))
+    return [
+        TableInfo(
+            table["name"],
+            tuple(
+                ColumnInfo(c["name"], c["type"], c["nullable"], c["primary_key"])
+                for c in table["columns"]
+            ),
+            tuple(
+                ForeignKeyInfo(
+                    r["name"], tuple(r["columns"]), r["target"], tuple(r["target_columns"])
+                )
+                for r in table["relationships"]
+            ),
         )
-        keys = tuple(
-            ForeignKeyInfo(r.name, r.columns, r.target, r.target_columns)
-            for r in schema.relationships.get(name, {}).values()
-        )
-        tables.append(TableInfo(name, columns, keys))
-    return tables
+        for table in sorted(catalogue["tables"], key=lambda t: str(t["name"]))
+    ]
 
 
 _engines: dict[str, sa.Engine] = {}
@@ -219,10 +219,3 @@ def _reason(error: SQLAlchemyError, url: URL) -> str:
     if url.password:
         reason = reason.replace(str(url.password), "***")
     return reason
-
-
-def _type_name(type_: sa.types.TypeEngine[object]) -> str:
-    try:
-        return str(type_)
-    except sa.exc.CompileError:
-        return type(type_).__name__
