@@ -32,6 +32,7 @@ from web.routes import gallery, login, reports, sources
 from web.routes.api import api_router
 from web.security import add_security_headers
 from web.settings import Settings, is_loopback
+from web.thumbnails import Thumbnails
 
 __all__ = ("create_app",)
 
@@ -69,6 +70,11 @@ def create_app(settings: Settings) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
+    thumbnails = Thumbnails(settings.data_dir / "thumbnails", database)
+
+    def provide_thumbnails() -> Thumbnails:
+        return thumbnails
+
     return Litestar(
         route_handlers=[
             html_router,
@@ -80,6 +86,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "thumbnails": Provide(provide_thumbnails, sync_to_thread=False),
         },
         state=State({"settings": settings, "database": database}),
         guards=[access_guard],
@@ -101,7 +108,7 @@ def create_app(settings: Settings) -> Litestar:
             path="/api/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
-        on_shutdown=[database.dispose],
+        on_shutdown=[thumbnails.close, database.dispose],
     )
 
 

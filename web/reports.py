@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine import api
 from engine.definition import ReportDefinition
@@ -24,6 +24,7 @@ from engine.errors import DefinitionError, Issue, QuireError
 from web.db.models import DataSource, Report, ReportVersion, Run, utcnow
 from web.errors import NotFound, TooLarge
 from web.sources import get_source, source_engine
+from web.thumbnails import thumbnail_key
 
 __all__ = (
     "MAX_DEFINITION_BYTES",
@@ -47,6 +48,7 @@ __all__ = (
     "restore_version",
     "save_definition",
     "set_tags",
+    "thumbnail_key_of",
     "validate_definition",
 )
 
@@ -55,7 +57,8 @@ MAX_DEFINITION_BYTES = 1_000_000
 
 @dataclass(frozen=True)
 class ReportCard:
-    """A report as the gallery shows it. `thumbnail_url` stays None until thumbnails exist."""
+    """A report as the gallery shows it. `thumbnail_key` names what its thumbnail shows
+    (its newest version on its source); `thumbnail_url` is set once that image exists."""
 
     id: int
     title: str
@@ -64,6 +67,7 @@ class ReportCard:
     last_run: datetime | None
     has_draft: bool
     versions: int
+    thumbnail_key: str | None = None
     thumbnail_url: str | None = None
 
 
@@ -91,14 +95,21 @@ def list_reports(session: Session, query: str = "", tag: str = "") -> list[Repor
         .subquery()
     )
     versions = (
-        sa.select(ReportVersion.report_id, sa.func.count().label("n"))
+        sa.select(
+            ReportVersion.report_id,
+            sa.func.count().label("n"),
+            sa.func.max(ReportVersion.number).label("newest"),
+        )
         .group_by(ReportVersion.report_id)
         .subquery()
     )
+    newest = aliased(ReportVersion)
     statement = (
-        sa.select(Report, last_run.c.at, versions.c.n)
+        sa.select(Report, last_run.c.at, versions.c.n, newest.text, DataSource.url)
         .outerjoin(last_run, last_run.c.report_id == Report.id)
         .outerjoin(versions, versions.c.report_id == Report.id)
+        .outerjoin(newest, (newest.report_id == Report.id) & (newest.number == versions.c.newest))
+        .outerjoin(DataSource, DataSource.id == Report.source_id)
         .order_by(Report.updated_at.desc(), Report.id.desc())
     )
     if query.strip():
@@ -110,7 +121,7 @@ def list_reports(session: Session, query: str = "", tag: str = "") -> list[Repor
             )
         )
     cards = []
-    for report, at, count in session.execute(statement):
+    for report, at, count, text, url in session.execute(statement):
         if tag and tag not in report.tags:
             continue
         cards.append(
@@ -122,6 +133,7 @@ def list_reports(session: Session, query: str = "", tag: str = "") -> list[Repor
                 at,
                 report.draft_text is not None,
                 count or 0,
+                None if text is None or url is None else thumbnail_key(text, url),
             )
         )
     return cards
@@ -234,6 +246,16 @@ def save_definition(session: Session, report_id: int, text: str) -> SaveOutcome:
     session.commit()
     version = latest_version(report)
     return SaveOutcome(True, version.number if version else None)
+
+
+def thumbnail_key_of(session: Session, report_id: int) -> str | None:
+    """What the report's thumbnail shows (`web.thumbnails.thumbnail_key`), or None for a
+    report with no version or no source."""
+    report = get_report(session, report_id)
+    latest = latest_version(report)
+    if latest is None or report.source is None:
+        return None
+    return thumbnail_key(latest.text, report.source.url)
 
 
 def restore_version(session: Session, report_id: int, number: int) -> SaveOutcome:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
@@ -17,6 +17,7 @@ from web.http_errors import status_of
 from web.pages import GalleryPage
 from web.routes._render import render
 from web.settings import Settings
+from web.thumbnails import Thumbnails
 
 __all__ = ("gallery", "import_report", "new_report")
 
@@ -24,13 +25,17 @@ __all__ = ("gallery", "import_report", "new_report")
 @get("/", sync_to_thread=True)
 def gallery(
     request: Request,  # type: ignore[type-arg]
+    *,
     session: NamedDependency[Session],
     settings: NamedDependency[Settings],
+    thumbnails: NamedDependency[Thumbnails],
     q: FromQuery[str] = "",
     tag: FromQuery[str] = "",
 ) -> Template:
-    """The whole page, or only the cards when htmx asks while the user types."""
+    """The whole page, or only the cards when htmx asks while the user types. Cards whose
+    thumbnail is not rendered yet ask for it (in the background) and show none meanwhile."""
     page = _gallery(session, settings, q, tag)
+    page = replace(page, cards=[_with_thumbnail(card, thumbnails) for card in page.cards])
     response = render("_cards.html" if request.headers.get("hx-request") else "gallery.html", page)
     response.headers["Vary"] = "HX-Request"
     return response
@@ -84,6 +89,12 @@ def import_report(
         page = _gallery(session, settings, error=f"{data.file.filename}: {error}")
         return render("gallery.html", page, status_of(error))
     return Redirect(f"/reports/{report.id}", status_code=303)
+
+
+def _with_thumbnail(card: reports.ReportCard, thumbnails: Thumbnails) -> reports.ReportCard:
+    if card.thumbnail_key is None:
+        return card
+    return replace(card, thumbnail_url=thumbnails.url(card.id, card.thumbnail_key))
 
 
 def _decode(raw: bytes, filename: str) -> str:

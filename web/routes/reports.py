@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, URLEncodedBody
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 from sqlalchemy.orm import Session
 
 from engine.errors import Issue
 from web import reports, sources
 from web.db.models import Report
+from web.errors import NotFound
 from web.pages import DiffPage, ReportPage, SaveResult, VersionRow, VersionsPage
 from web.routes._render import render
+from web.thumbnails import Thumbnails
 
 __all__ = (
     "delete_report",
@@ -25,6 +27,7 @@ __all__ = (
     "restore_version",
     "save_definition",
     "set_tags",
+    "thumbnail",
     "versions_page",
 )
 
@@ -42,11 +45,14 @@ class DefinitionForm:
 @post("/reports/{report_id:int}/definition", sync_to_thread=True)
 def save_definition(
     session: NamedDependency[Session],
+    thumbnails: NamedDependency[Thumbnails],
     report_id: FromPath[int],
     data: URLEncodedBody[DefinitionForm],
 ) -> Template:
     """Save the editor's text: 200 with the new version, or 422 with the problems beside it."""
     outcome = reports.save_definition(session, report_id, data.definition)
+    if outcome.saved:
+        thumbnails.request(report_id)
     result = SaveResult(outcome.saved, outcome.version, list(outcome.issues))
     return render("_save_result.html", result, 200 if outcome.saved else 422)
 
@@ -111,10 +117,30 @@ def diff_versions(
 
 @post("/reports/{report_id:int}/versions/{number:int}/restore", sync_to_thread=True)
 def restore_version(
-    session: NamedDependency[Session], report_id: FromPath[int], number: FromPath[int]
+    session: NamedDependency[Session],
+    thumbnails: NamedDependency[Thumbnails],
+    report_id: FromPath[int],
+    number: FromPath[int],
 ) -> Redirect:
-    reports.restore_version(session, report_id, number)
+    if reports.restore_version(session, report_id, number).saved:
+        thumbnails.request(report_id)
     return Redirect(f"/reports/{report_id}", status_code=303)
+
+
+@get("/reports/{report_id:int}/thumbnail.png", sync_to_thread=True)
+def thumbnail(
+    session: NamedDependency[Session],
+    thumbnails: NamedDependency[Thumbnails],
+    report_id: FromPath[int],
+) -> File:
+    """The thumbnail of the report's newest version: 404 until it has been rendered."""
+    key = reports.thumbnail_key_of(session, report_id)
+    path = thumbnails.path(key) if key else None
+    if path is None or not path.is_file():
+        if key:
+            thumbnails.request(report_id)
+        raise NotFound("the thumbnail is not rendered yet", "report_id")
+    return File(path, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
 def _report_page(session: NamedDependency[Session], report: Report) -> ReportPage:
