@@ -26,6 +26,8 @@ __all__ = (
     "QuireError",
     "RenderError",
     "Superseded",
+    "TypstFailed",
+    "TypstWorkerEnded",
     "did_you_mean",
     "excerpt_around",
 )
@@ -116,6 +118,15 @@ class RenderError(QuireError):
     """Typesetting or drawing a chart failed."""
 
     kind = "render"
+
+
+class TypstFailed(RenderError):
+    """A Typst compile failed; the message is Typst's own, as text (its error type does not
+    cross processes)."""
+
+
+class TypstWorkerEnded(TypstFailed):
+    """The process that forks the compiles ended: the pool starts another for the next."""
 
 
 class OutputError(QuireError):

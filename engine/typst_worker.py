@@ -16,8 +16,8 @@ forking process serves every task a pool runs at once (two children compile side
 side): a second would hold typst and the fonts again, 43 MB, most of it counted again in
 each child it forks. It relays every task and answer, so it notices a child that dies
 mid-task and answers for it. Processes also keep the compiles clear of the GIL that the
-loader and fill threads need. This module imports only the standard library, and typst
-where it compiles: a process that only starts compiles never loads typst (13 MB).
+loader and fill threads need. This module imports only the standard library, its error
+classes from `engine.errors`, and typst where it compiles: a process that only starts compiles never loads typst (13 MB).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
+
+# The one engine import: a module of the standard library's weight, so the forking process
+# stays light (this file also runs as a script, `python -I`, where `engine` is installed).
+from engine.errors import TypstFailed, TypstWorkerEnded
 
 __all__ = (
     "TypstFailed",
@@ -123,14 +127,6 @@ def compile_slot() -> contextlib.AbstractContextManager[None]:
     return _BUDGET.slot()
 
 
-class TypstFailed(Exception):
-    """A compile error, as text (Typst's own error type does not cross processes)."""
-
-
-class _WorkerEnded(TypstFailed):
-    """The forking process itself ended: its place gets a new one."""
-
-
 class WorkerPool:
     """Compiles up to `size` tasks at once, each in a child of one forking process, kept
     until `close` (one that ends is replaced when next needed). Safe to call from several
@@ -215,7 +211,7 @@ class _Forker:
         stdin, _ = self._pipes()
         with self._lock:
             if self.ended:
-                raise _WorkerEnded(self._ended_message())
+                raise TypstWorkerEnded(self._ended_message())
             number = str(next(self._numbers))
             self._waiting[number] = answer
         with self._writing:
@@ -255,7 +251,7 @@ class _Forker:
             self.ended = True
             waiting, self._waiting = self._waiting, {}
         for answer in waiting.values():
-            answer.set_exception(_WorkerEnded(self._ended_message()))
+            answer.set_exception(TypstWorkerEnded(self._ended_message()))
 
     def _ended_message(self) -> str:
         return f"the typesetting process ended (exit code {self.process.poll()})"
