@@ -96,8 +96,14 @@ def band_slots(definition: ReportDefinition) -> Iterator[tuple[str, Band]]:
 
 def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
     """Compile every expression of the definition; raise one error listing every problem."""
-    compiler = ExpressionCompiler(schema, definition.source.table, parameter_types(definition))
-    issues: list[Issue] = list(check_names(definition))
+    source = definition.source
+    schema, issues = schema.with_declared(
+        source.relationships, source.table, "source.relationships"
+    )
+    if issues:  # a path through a broken relationship would only repeat the problem
+        raise DefinitionError([*issues, *check_names(definition)])
+    compiler = ExpressionCompiler(schema, source.table, parameter_types(definition))
+    issues = list(check_names(definition))
     columns: list[sa.ColumnElement[Any]] = []
     by_text: dict[str, int] = {}
 
