@@ -176,6 +176,12 @@ class ChartElement(_Box):
     top: int | None = Field(
         default=None, ge=1, le=100, description="Keep the N largest categories, fold the rest."
     )
+    other: bool | None = Field(
+        default=None,
+        description="With top: show the rest as one 'Other' category. By default only pie "
+        "and donut charts do (the rest is part of the whole); on a bar chart it would set the "
+        "scale and dwarf the bars shown.",
+    )
     title: str | None = Field(default=None, max_length=300)
     height: str = Field(default="60mm", description="Height of the chart: '60mm', '2in'.")
     legend: Literal["right", "bottom", "top", "left", "none"] = "right"
