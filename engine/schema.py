@@ -63,9 +63,38 @@ class SourceSchema:
     tables: dict[str, sa.Table]
     relationships: dict[str, dict[str, Relationship]] = field(default_factory=dict)
     schema: str | None = None  # the database schema the tables were read from
+    elsewhere: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> schemas
+
+    def unknown_table(self, name: str, path: str) -> Issue | None:
+        """The issue of a table name this schema lacks, saying where it is when it is in
+        another schema (`auth.users`, or `users` of `auth` only); None when it is here."""
+        if name in self.tables:
+            return None
+        qualified, _, bare = name.rpartition(".")
+        if qualified and qualified == self.schema and bare in self.tables:
+            return Issue(path, f"write the table without its schema: '{bare}'")
+        schemas = self.elsewhere.get(bare, ())
+        other = (
+            (qualified if qualified in schemas else None)
+            if qualified
+            else next(iter(schemas), None)
+        )
+        if other is not None:
+            return Issue(
+                path,
+                f"table '{bare}' is in schema '{other}'; only schema '{self.schema}', "
+                "the connection's current schema, is read",
+                f"to read schema '{other}', add ?options=-csearch_path%3D{other} to the source URL",
+            )
+        return Issue(path, f"unknown table '{name}'", did_you_mean(name, self.tables))
 
     @classmethod
-    def from_metadata(cls, metadata: sa.MetaData, schema: str | None = None) -> SourceSchema:
+    def from_metadata(
+        cls,
+        metadata: sa.MetaData,
+        schema: str | None = None,
+        elsewhere: dict[str, tuple[str, ...]] | None = None,
+    ) -> SourceSchema:
         tables = {t.name: t for t in metadata.tables.values() if t.schema == schema}
         relationships: dict[str, dict[str, Relationship]] = {}
         for name, table in tables.items():
@@ -76,7 +105,7 @@ class SourceSchema:
                     free, relationship.columns, relationship.target, relationship.target_columns
                 )
             relationships[name] = named
-        return cls(tables, relationships, schema)
+        return cls(tables, relationships, schema, dict(elsewhere or {}))
 
     def with_declared(
         self, declared: Sequence[DeclaredRelationship], base_table: str, path: str
@@ -117,20 +146,22 @@ class SourceSchema:
                 if same or old.name == relationship.name:
                     del named[old.name]
             named[relationship.name] = relationship
-        return SourceSchema(self.tables, relationships, self.schema), issues
+        return SourceSchema(self.tables, relationships, self.schema, self.elsewhere), issues
 
     def _declared_issues(
         self, item: DeclaredRelationship, base_table: str, where: str
     ) -> Iterator[Issue]:
         owner = item.from_table or base_table
-        if owner not in self.tables:
-            at = f"{where}.from_table" if item.from_table else "source.table"
-            yield Issue(at, f"unknown table '{owner}'", did_you_mean(owner, self.tables))
+        unknown = self.unknown_table(
+            owner, f"{where}.from_table" if item.from_table else "source.table"
+        )
+        if unknown is not None:
+            yield unknown
             return
         yield from _unknown_columns(self.tables[owner], item.columns, f"{where}.columns")
-        if item.table not in self.tables:
-            hint = did_you_mean(item.table, self.tables)
-            yield Issue(f"{where}.table", f"unknown table '{item.table}'", hint)
+        unknown = self.unknown_table(item.table, f"{where}.table")
+        if unknown is not None:
+            yield unknown
             return
         target = self.tables[item.table]
         if item.target_columns:
@@ -217,9 +248,10 @@ def reflect_schema(engine: sa.Engine) -> SourceSchema:
         # this one's.
         options: dict[str, Any] = {"postgresql_ignore_search_path": True} if schema else {}
         metadata.reflect(bind=engine, schema=schema, resolve_fks=False, **options)
+        elsewhere = _other_schemas(engine, schema) if schema else {}
     except SQLAlchemyError as error:
         raise DataSourceError(f"cannot read the schema: {_first_line(error)}") from None
-    return SourceSchema.from_metadata(metadata, schema)
+    return SourceSchema.from_metadata(metadata, schema, elsewhere)
 
 
 def _current_schema(engine: sa.Engine) -> str | None:
@@ -234,6 +266,22 @@ def _current_schema(engine: sa.Engine) -> str | None:
             "source",
         )
     return str(schema)
+
+
+def _other_schemas(engine: sa.Engine, schema: str) -> dict[str, tuple[str, ...]]:
+    """Tables and views of the other schemas the connection may read, by name: only to
+    say where a table is when it is not in the schema read."""
+    query = sa.text(
+        "SELECT table_name, table_schema FROM information_schema.tables "
+        "WHERE table_schema <> :schema AND table_schema NOT IN ('pg_catalog', "
+        "'information_schema') AND table_schema NOT LIKE 'pg\\_%' "
+        "ORDER BY table_schema"
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    with engine.connect() as connection:
+        for table, where in connection.execute(query, {"schema": schema}):
+            found[table] = (*found.get(table, ()), where)
+    return found
 
 
 def _first_line(error: BaseException) -> str:

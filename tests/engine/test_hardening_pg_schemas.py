@@ -8,12 +8,13 @@ import sqlalchemy as sa
 
 from engine import api
 from engine.catalogue import Catalogue
-from engine.errors import DataSourceError
+from engine.errors import DataSourceError, Issue
 from engine.schema import reflect_schema
 
 SETUP = """
 CREATE SCHEMA auth;
 CREATE TABLE auth.users (id integer PRIMARY KEY, name text, secret text);
+CREATE TABLE auth.tokens (id integer PRIMARY KEY);
 CREATE TABLE users (id integer PRIMARY KEY, name text);
 CREATE TABLE sessions (id integer PRIMARY KEY,
     user_id integer REFERENCES auth.users (id), owner_id integer REFERENCES users (id));
@@ -105,10 +106,47 @@ def test_the_catalogue_keeps_each_schema_apart(two_schemas: str) -> None:
             name: [t["name"] for t in catalogue.describe(engine)["tables"]]
             for name, engine in (("public", public), ("auth", auth))
         }
-        assert tables == {"public": ["sessions", "users"], "auth": ["users"]}
-        columns = [c["name"] for c in catalogue.describe(auth)["tables"][0]["columns"]]
+        assert tables == {"public": ["sessions", "users"], "auth": ["tokens", "users"]}
+        columns = [c["name"] for c in catalogue.describe(auth)["tables"][1]["columns"]]
         assert columns == ["id", "name", "secret"]
         assert catalogue.schema(public).tables["users"].schema == "public"
     finally:
         public.dispose()
         auth.dispose()
+
+
+def _table_issues(url: str, table: str) -> list[Issue]:
+    engine = sa.create_engine(url)
+    try:
+        return list(api.validate(LISTING.replace("table: users", f"table: {table}"), engine).issues)
+    finally:
+        engine.dispose()
+
+
+def test_a_table_of_another_schema_is_refused_saying_where_it_is(two_schemas: str) -> None:
+    for table in ("auth.users", "tokens", "auth.tokens"):
+        (issue,) = _table_issues(two_schemas, table)
+        bare = table.rpartition(".")[2]
+        assert issue.path == "source.table"
+        assert issue.message == (
+            f"table '{bare}' is in schema 'auth'; only schema 'public', "
+            "the connection's current schema, is read"
+        )
+        assert issue.hint == (
+            "to read schema 'auth', add ?options=-csearch_path%3Dauth to the source URL"
+        )
+    (issue,) = _table_issues(two_schemas, "public.users")
+    assert issue.message == "write the table without its schema: 'users'"
+    (issue,) = _table_issues(two_schemas, "nowhere.users")
+    assert issue.message == "unknown table 'nowhere.users'"
+
+
+def test_a_declared_relationship_into_another_schema_is_refused(two_schemas: str) -> None:
+    declared = "{name: account, columns: [user_id], table: auth.users}"
+    text = LISTING.replace("table: users}", f"table: sessions, relationships: [{declared}]}}")
+    text = text.replace("expression: name", "expression: id")
+    engine = sa.create_engine(two_schemas)
+    (issue,) = api.validate(text, engine).issues
+    engine.dispose()
+    assert issue.path == "source.relationships[0].table"
+    assert "is in schema 'auth'" in issue.message

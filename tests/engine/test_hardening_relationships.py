@@ -254,3 +254,12 @@ def test_a_column_and_a_relationship_of_one_name_stay_apart(flights_url: str) ->
     """`origin` is the column (a code), `origin.name` the relationship: no ambiguity."""
     rows = _rows(flights_url, _listing("origin || '/' || origin.name"))
     assert rows[0][0] == "JFK/John F Kennedy Intl"
+
+
+def test_a_relationship_written_as_a_column_says_what_to_write(sqlite_url: str) -> None:
+    engine = _create(sqlite_url)
+    result = validate(_listing("plane"), reflect_schema(engine))
+    engine.dispose()
+    (issue,) = result.issues
+    assert issue.message == "'plane' is a relationship of table 'flights', not a column"
+    assert issue.hint == "name one of its columns: plane.id"
