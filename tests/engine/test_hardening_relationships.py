@@ -3,10 +3,12 @@ relationships a definition declares itself (issue 20, item 6)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,6 +130,26 @@ def test_names_are_the_same_in_every_process(flights_url: str) -> None:
         answers.add(done.stdout.strip())
     assert len(answers) == 1
     assert json.loads(answers.pop())["origin"] == [["origin"], "airports"]
+
+
+def test_quire_render_prints_the_right_airports_in_every_process(
+    flights_url: str, tmp_path: Path
+) -> None:
+    """The CLI in three processes, three hash seeds: each CSV line's names match its codes."""
+    definition = tmp_path / "flights.yaml"
+    definition.write_text(json.dumps(_listing("origin", "origin.name", "dest", "dest.name")))
+    expected = [["origin", "origin.name", "dest", "dest.name"]]
+    expected += [[o, AIRPORTS[o], d, AIRPORTS[d]] for _, o, d in FLIGHTS]
+    for seed in range(3):
+        output = tmp_path / f"flights-{seed}.csv"
+        subprocess.run(
+            [sys.executable, "-m", "engine.cli", "render", str(definition),
+             "--source", flights_url, "--format", "csv", "-o", str(output)],
+            capture_output=True, text=True, check=True, timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        )  # fmt: skip
+        with output.open(encoding="utf-8", newline="") as file:
+            assert list(csv.reader(file)) == expected
 
 
 def _schema_of(tables: dict[str, list[tuple[tuple[str, ...], str]]]) -> SourceSchema:
