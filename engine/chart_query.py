@@ -226,8 +226,12 @@ def build_chart_query(
         issues.append(
             Issue(f"{path}.y.aggregate", "a median cannot share a chart with other aggregates")
         )
-    if element.top is not None and any(c.aggregate not in _ADDITIVE for _, c, _ in measures):
-        issues.append(Issue(f"{path}.top", "folding the rest into 'Other' needs sum or count"))
+    additive = all(c.aggregate in _ADDITIVE for _, c, _ in measures)
+    if element.top is not None and _keeps_other(element) and not additive:
+        issues.append(Issue(f"{path}.top", "folding the rest into 'Other' needs sum or count",
+                            "set other: false to leave the rest out"))  # fmt: skip
+    if element.other is not None and element.top is None:
+        issues.append(Issue(f"{path}.other", "'other' only applies with top: N"))
     condition = (
         compiled(definition.source.filter, "source.filter") if definition.source.filter else None
     )
@@ -334,8 +338,13 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _keeps_other(element: ChartElement) -> bool:
+    """Whether the categories past `top` are shown as one 'Other' (see `ChartElement.other`)."""
+    return element.other if element.other is not None else element.kind in ("pie", "donut")
+
+
 def _fold(element: ChartElement, points: ChartRows, measures: list[str]) -> ChartRows:
-    """Keep the `top` largest categories; sum the rest into one 'Other'."""
+    """Keep the `top` largest categories; sum the rest into one 'Other', or leave it out."""
     if element.top is None or not measures:
         return points
     category = "color" if element.kind in ("pie", "donut") and element.color is not None else "x"
@@ -345,6 +354,8 @@ def _fold(element: ChartElement, points: ChartRows, measures: list[str]) -> Char
             point[measures[0]] or 0
         )
     kept = set(sorted(totals, key=lambda k: totals[k], reverse=True)[: element.top])
+    if not _keeps_other(element):
+        return [point for point in points if point.get(category) in kept]
     folded: dict[tuple[Any, ...], dict[str, Any]] = {}
     for point in points:
         name = point.get(category) if point.get(category) in kept else "Other"

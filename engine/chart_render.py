@@ -151,6 +151,7 @@ def _chart(element: ChartElement, points: ChartRows) -> Any:
     return encoded
 
 
+_SWAPPED = {"x": "y", "-x": "-y", "y": "x", "-y": "-x"}
 _TYPES = {"Q": "quantitative", "O": "ordinal", "N": "nominal", "T": "temporal"}
 _AXIS_FORMATS = {
     "year": "%Y",
@@ -183,7 +184,10 @@ def _position(
     elif kind == "T" and unit in _AXIS_FORMATS:
         encoding["axis"] = {"format": _AXIS_FORMATS[unit]}
     if channel.sort:
-        encoding["sort"] = channel.sort
+        # The sort names the channels as written; a horizontal chart swaps them after this.
+        encoding["sort"] = (
+            _SWAPPED.get(channel.sort, channel.sort) if element.horizontal else channel.sort
+        )
     if kind == "T" and unit is not None:
         encoding["timeUnit"] = _TIME_UNITS[unit]
     return encoding

@@ -34,6 +34,7 @@ __all__ = (
     "RowBreakElement",
     "SortKey",
     "Source",
+    "SourceRelationship",
     "Variable",
 )
 
@@ -175,6 +176,12 @@ class ChartElement(_Box):
     top: int | None = Field(
         default=None, ge=1, le=100, description="Keep the N largest categories, fold the rest."
     )
+    other: bool | None = Field(
+        default=None,
+        description="With top: show the rest as one 'Other' category. By default only pie "
+        "and donut charts do (the rest is part of the whole); on a bar chart it would set the "
+        "scale and dwarf the bars shown.",
+    )
     title: str | None = Field(default=None, max_length=300)
     height: str = Field(default="60mm", description="Height of the chart: '60mm', '2in'.")
     legend: Literal["right", "bottom", "top", "left", "none"] = "right"
@@ -306,8 +313,34 @@ class Parameter(_Model):
         return coerce_value(info.data["type"], value, None)
 
 
+class SourceRelationship(_Model):
+    """A relationship the database has no foreign key for, or a new name for one it has:
+    `origin.name` then follows `columns` of `from_table` to `target_columns` of `table`."""
+
+    name: Name
+    columns: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=16, description="The referencing columns."
+    )
+    table: str = Field(min_length=1, max_length=128, description="The table referred to.")
+    target_columns: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="The columns referred to; by default the table's primary key.",
+    )
+    from_table: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The referencing table; by default the source's table.",
+    )
+
+
 class Source(_Model):
     table: str = Field(min_length=1, max_length=128)
+    relationships: list[SourceRelationship] = Field(
+        default_factory=list, max_length=200, description="Relationships declared here."
+    )
     filter: str | None = Field(default=None, max_length=4000)
     strategy: Literal["auto", "keyset", "cursor", "offset", "full_read"] = Field(
         default="auto", description="How rows are streamed; auto picks the best allowed."

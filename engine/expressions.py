@@ -351,12 +351,15 @@ class ExpressionCompiler:
             raise
         if column not in table.c:
             name = self._table_name(tuple(relations))
-            options = list(table.c.keys()) + list(self.schema.relationships.get(name, {}))
+            related = self.schema.relationships.get(name, {})
+            message = f"unknown column '{column}' in table '{name}'"
+            hint = did_you_mean(column, list(table.c.keys()) + list(related))
+            if column in related:  # a relationship has no value of its own
+                target = self.schema.tables[related[column].target]
+                message = f"'{column}' is a relationship of table '{name}', not a column"
+                hint = f"name one of its columns: {'.'.join(parts)}.{next(iter(target.c.keys()))}"
             raise ExpressionError(
-                f"unknown column '{column}' in table '{name}'",
-                did_you_mean(column, options),
-                position=_path_start(node, column, last=True),
-                needle=column,
+                message, hint, position=_path_start(node, column, last=True), needle=column
             )
         result: Value = table.c[column]
         return result

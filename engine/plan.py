@@ -96,8 +96,9 @@ def band_slots(definition: ReportDefinition) -> Iterator[tuple[str, Band]]:
 
 def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
     """Compile every expression of the definition; raise one error listing every problem."""
+    schema, issues = _with_relationships(definition, schema)
     compiler = ExpressionCompiler(schema, definition.source.table, parameter_types(definition))
-    issues: list[Issue] = list(check_names(definition))
+    issues.extend(check_names(definition))
     columns: list[sa.ColumnElement[Any]] = []
     by_text: dict[str, int] = {}
 
@@ -166,6 +167,18 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         index_ordered=bool(primary) and expression_keys == 0,
         charts=charts,
     )
+
+
+def _with_relationships(
+    definition: ReportDefinition, schema: SourceSchema
+) -> tuple[SourceSchema, list[Issue]]:
+    """The schema with the definition's declared relationships, and their problems; a
+    source table that is not there ends the check (nothing can be compiled without it)."""
+    source = definition.source
+    unknown = schema.unknown_table(source.table, "source.table")
+    if unknown is not None:
+        raise DefinitionError([unknown])
+    return schema.with_declared(source.relationships, source.table, "source.relationships")
 
 
 def _variable_columns(

@@ -3,7 +3,9 @@
 Each event is written as soon as its batch arrives, so memory stays flat; the document is
 valid JSON only once `finish` closes it, and it appears under its name only then. Values
 keep their types: numbers as numbers (a Decimal with every digit it has), dates as ISO text.
-Charts are pictures, not data, and are left out.
+Charts are pictures, not data, and are left out. A group header or footer carries the keys
+of its group and of the groups around it (`"keys": {"region": "North"}`), so a consumer
+reading one footer knows whose totals it holds. See docs/outputs.md.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ __all__ = ("JsonSink", "json_value")
 
 
 class JsonSink(TextFileSink):
-    """`{"title": ..., "bands": [{"band": ..., "level": ..., "values": {...}}, ...]}`."""
+    """`{"title": ..., "bands": [{"band": ..., "level": ..., "keys": {...}, "values": {...}}]}`."""
 
     def __init__(self, definition: ReportDefinition, plan: QueryPlan, output: Path) -> None:
         self.definition = definition
         self.output = output
         self._bands = report_bands(definition, plan)
         self._heads = {key: _head(key) for key in self._bands}
+        names = [_string(g.name) for g in definition.groups]
+        # The keys a group band carries: (name, column) of its group and the ones around it.
+        self._keys = {
+            key: list(zip(names, plan.group_columns, strict=True))[: _level(key) + 1]
+            for key in self._bands
+            if key.startswith(("group_header:", "group_footer:"))
+        }
         self._first = True
 
     def write(self, events: Sequence[BandEvent]) -> None:
@@ -45,6 +54,11 @@ class JsonSink(TextFileSink):
             parts.append("\n" if self._first else ",\n")
             self._first = False
             parts.append(self._heads[event.band])
+            keys = self._keys.get(event.band)
+            if keys is not None and event.row is not None:
+                row = event.row
+                pairs = ", ".join(f"{name}: {json_value(row[column])}" for name, column in keys)
+                parts.append(', "keys": {' + pairs + "}")
             parts.append(_values(cells, event))
         self.file().write("".join(parts))
 
@@ -53,6 +67,11 @@ class JsonSink(TextFileSink):
 
     def tail(self) -> str:
         return "\n]}\n"
+
+
+def _level(key: str) -> int:
+    """The group level of a group band's key (`group_footer:1` is 1)."""
+    return int(key.partition(":")[2])
 
 
 def _head(key: str) -> str:

@@ -385,7 +385,7 @@ def test_raw_points_of_every_group_are_kept(sqlite_demo: sa.Engine) -> None:
 
 def test_top_n_folds_the_rest_into_other_and_keeps_the_total(demo: sa.Engine) -> None:
     chart = (
-        "{type: chart, kind: bar, top: 5, x: {expression: product.name}, "
+        "{type: chart, kind: bar, top: 5, other: true, x: {expression: product.name}, "
         "y: {expression: quantity, aggregate: sum}}"
     )
     points = load_points(parse_definition(report(chart)), demo)[CHART][()]
