@@ -84,7 +84,7 @@ def validate(
         return Validated(error.issues)
     unreadable = _not_unicode(data)
     if unreadable:
-        return Validated(tuple(unreadable))
+        return Validated(tuple(_in_document_order(unreadable, data)))
     if isinstance(data, ReportDefinition):
         definition: ReportDefinition | None = data
         data = data.model_dump(mode="json")

@@ -351,3 +351,26 @@ def test_every_definition_as_text_gives_a_plan_or_issues(
 ))  # fmt: skip
 def test_every_text_gives_issues_not_exceptions(text: str) -> None:
     _issues_not_exceptions(text, None)
+
+
+def test_a_missing_key_inside_a_replaced_group_is_not_removed_twice() -> None:
+    """Found by the fuzzer: a group replaced by a placeholder (its expression is broken)
+    took its footer along; the footer's own 'missing' error then raised KeyError."""
+    document = {
+        "title": "t",
+        "source": {"table": "order_lines"},
+        "groups": [{"name": "g", "expression": [1], "footer": {"elements": [{"type": "label"}]}}],
+    }
+    paths = [issue.path for issue in validate(document, SCHEMA).issues]
+    assert paths == ["groups[0].expression", "groups[0].footer.elements[0].text"]
+
+
+def test_text_that_is_not_unicode_is_an_issue_at_its_path() -> None:
+    """Found by the fuzzer: JSON and YAML escapes allow a lone surrogate, which pydantic
+    cannot encode (UnicodeEncodeError)."""
+    text = '{"title": "\\ud800", "source": {"table": "order_lines"}, "bands": {"x\\udfff": {}}}'
+    issues = validate(text, SCHEMA).issues
+    assert [(i.path, i.message) for i in issues] == [
+        ("title", "not valid Unicode text (a lone surrogate)"),
+        ("bands", "a key that is not valid Unicode (a lone surrogate)"),
+    ]
