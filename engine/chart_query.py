@@ -19,18 +19,23 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.cache import QueryCache, query_key
+from engine.chart_formats import axis_format_issue
 from engine.definition import Channel, ChartElement, ReportDefinition
-from engine.errors import DefinitionError, Issue
+from engine.errors import DataSourceError, DefinitionError, Issue
 from engine.expressions import ExpressionCompiler, date_trunc
+from engine.layout import length_pt
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 from engine.timeouts import statement_timeout
 
-__all__ = ("BOX", "ChartQuery", "ChartRows", "build_chart_query", "nice_bins")
+__all__ = ("BOX", "MIN_CHART_PT", "ChartQuery", "ChartRows", "build_chart_query", "nice_bins")
 
 ChartRows = list[dict[str, Any]]
+# A chart's smallest side: the chart engine draws no SVG at 0, nothing readable below.
+MIN_CHART_PT = 20.0
 FETCH_LIMIT = 200_000  # rows one chart query may return, across all its groups
 BOX = ("min", "q1", "median", "q3", "max")
 _ADDITIVE = {"sum", "count"}
@@ -62,10 +67,21 @@ class ChartQuery:
         cache: QueryCache,
         statement_timeout_s: float | None = None,
     ) -> dict[tuple[Any, ...], ChartRows]:
-        """Points per group key (the empty tuple for a chart of the whole report)."""
+        """Points per group key (the empty tuple for a chart of the whole report).
+
+        Raises:
+            DataSourceError: the database refused the chart's query (division by zero,
+                an overflow ...), at the chart's path.
+        """
         fetch = partial(_fetch, engine, parameters=parameters, timeout_s=statement_timeout_s)
-        query = self.query(self._bounds(engine, parameters, cache, fetch))
-        rows = cache.get_or_compute(query_key(engine, query, parameters), partial(fetch, query))
+        try:
+            query = self.query(self._bounds(engine, parameters, cache, fetch))
+            key = query_key(engine, query, parameters)
+            rows = cache.get_or_compute(key, partial(fetch, query))
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+            message = f"the chart's query failed: {reason[0] if reason else type(error).__name__}"
+            raise DataSourceError(message, self.path) from None
         if len(rows) > FETCH_LIMIT:
             raise DefinitionError(
                 [Issue(self.path, f"the chart's query returned over {FETCH_LIMIT:,} rows",
@@ -233,8 +249,9 @@ def build_chart_query(
     if element.other is not None and element.top is None:
         issues.append(Issue(f"{path}.other", "'other' only applies with top: N"))
     condition = (
-        compiled(definition.source.filter, "source.filter") if definition.source.filter else None
+        _condition(compiler, definition.source.filter, issues) if definition.source.filter else None
     )
+    issues.extend(_drawing_issues(element, path, channels, definition.page.font_size))
     source: sa.Select[Any] = sa.select().select_from(compiler.from_clause())  # after every join
     if condition is not None:
         source = source.where(condition)
@@ -242,6 +259,30 @@ def build_chart_query(
         raise DefinitionError(issues)
     return ChartQuery(path, element, source, tuple(k for k in keys if k is not None),
                       tuple(dimensions), tuple(measures))  # fmt: skip
+
+
+def _condition(compiler: ExpressionCompiler, text: str, issues: list[Issue]) -> Column | None:
+    try:
+        return compiler.compile_condition(text, "source.filter")
+    except DefinitionError as error:
+        issues.extend(error.issues)
+        return None
+
+
+def _drawing_issues(
+    element: ChartElement, path: str, channels: Mapping[str, Channel], font_size: float
+) -> list[Issue]:
+    """What the chart engine would fail on: no height, an axis format it rejects."""
+    issues = []
+    if length_pt(element.height, font_size) < MIN_CHART_PT:
+        message = f"a chart must be at least {MIN_CHART_PT:g}pt (7mm) high"
+        issues.append(Issue(f"{path}.height", message, "e.g. '60mm'"))
+    for name, channel in channels.items():
+        if channel.format is not None:
+            found = axis_format_issue(channel.format, timed=channel.time_unit is not None)
+            if found:
+                issues.append(Issue(f"{path}.{name}.format", *found))
+    return issues
 
 
 def _channels(element: ChartElement) -> dict[str, Channel]:

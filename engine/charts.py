@@ -136,7 +136,7 @@ class ChartData:
         except QuireError:
             raise
         except Exception as error:  # Altair's and vl-convert's own errors, of many kinds
-            raise RenderError(f"the chart could not be drawn: {error}", path) from None
+            raise _drawing_failed(element, path, error) from None
         with _DRAWN_LOCK:
             _DRAWN[drawn] = svg
             while len(_DRAWN) > _DRAWN_SIZE:
@@ -164,6 +164,18 @@ def _drawn_key(
     )  # fmt: skip
     data = orjson.dumps(drawn_from, option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(data).hexdigest()
+
+
+def _drawing_failed(element: ChartElement, path: str, error: Exception) -> RenderError:
+    """The chart engine's error in one line (not its JavaScript stack), at the chart, or at
+    its axis format when it has one: what the engine most often refuses."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = next((line for line in lines if "Error" in line), lines[0] if lines else "")
+    channels = {n: getattr(element, n) for n in ("x", "y", "color", "size")}
+    formats = [n for n, channel in channels.items() if getattr(channel, "format", None)]
+    where = f"{path}.{formats[0]}.format" if len(formats) == 1 else path
+    hint = "check the format" if formats else ""
+    return RenderError([Issue(where, f"the chart could not be drawn: {reason}", hint)])
 
 
 def chart_elements(definition: ReportDefinition) -> Iterator[tuple[str, int | None, ChartElement]]:

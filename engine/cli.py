@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -37,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug or a database error no stage named: one line, no trace
+        lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = f": {lines[0]}" if lines else ""
+        print(f"error: unexpected {type(error).__name__}{reason}", file=sys.stderr)
+        return 1
     return result
 
 
@@ -48,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "render", help="render a report to PDF, PNG or SVG pages, HTML, JSON, CSV or XLSX"
     )
     render.add_argument("definition", type=Path, help="report definition (YAML or JSON)")
-    render.add_argument("--source", required=True, help="database URL, e.g. sqlite:///demo.db")
+    _add_source(render, required=True)
     render.add_argument("-o", "--output", type=Path, help="output file, or folder for PNG/SVG")
     render.add_argument("--format", choices=FORMATS, default="pdf")
     render.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -56,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a definition, print every problem")
     check.add_argument("definition", type=Path)
-    check.add_argument("--source", help="database URL to check expressions against")
+    _add_source(check, required=False)
     check.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     check.set_defaults(run=_check)
 
@@ -75,6 +81,41 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     _add_plugin_commands(commands)
     return parser
+
+
+def _add_source(command: argparse.ArgumentParser, *, required: bool) -> None:
+    """--source URL, or where to read it: a URL on the command line is visible to every
+    user of the machine (`ps`), an environment variable or a file is not."""
+    source = command.add_mutually_exclusive_group(required=required)
+    source.add_argument("--source", help="database URL, e.g. sqlite:///demo.db")
+    source.add_argument(
+        "--source-env", metavar="NAME", help="read the database URL from this environment variable"
+    )
+    source.add_argument(
+        "--source-file", type=Path, metavar="PATH", help="read the database URL from this file"
+    )
+
+
+def _source(args: argparse.Namespace) -> str | None:
+    """The database URL given by --source, --source-env or --source-file (None: none)."""
+    if args.source_env is not None:
+        url = os.environ.get(args.source_env, "").strip()
+        if not url:
+            message = f"the environment variable {args.source_env} is not set"
+            raise QuireError(message, "--source-env")
+        return url
+    if args.source_file is not None:
+        try:
+            lines = args.source_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise QuireError(f"cannot read {args.source_file}: {reason}", "--source-file") from None
+        url = next((line.strip() for line in lines if line.strip()), "")
+        if not url:
+            raise QuireError(f"{args.source_file} holds no database URL", "--source-file")
+        return url
+    source: str | None = args.source
+    return source
 
 
 def _with_option(issue: Issue) -> Issue:
@@ -110,8 +151,12 @@ def _render(args: argparse.Namespace) -> int:
     definition = load_definition(args.definition)
     paged = args.format in PAGED
     output = args.output or Path(args.definition.stem + ("-pages" if paged else f".{args.format}"))
-    engine = connect(args.source)
-    result = render_report(definition, engine, output, given=_params(args.param), fmt=args.format)
+    engine = connect(_source(args) or "")
+    try:
+        given = _params(args.param)
+        result = render_report(definition, engine, output, given=given, fmt=args.format)
+    finally:
+        engine.dispose()  # its connections closed now, not whenever they are collected
     _report(result.outputs, result.rows, result.pages, result.timings)
     return 0
 
@@ -134,11 +179,16 @@ def _check(args: argparse.Namespace) -> int:
 
     text = read_definition_text(args.definition)
     schema = None
-    if args.source:
+    url = _source(args)
+    if url:
         from engine.render import connect
         from engine.schema import reflect_schema
 
-        schema = reflect_schema(connect(args.source))
+        engine = connect(url)
+        try:
+            schema = reflect_schema(engine)
+        finally:
+            engine.dispose()
     error = validate(text, schema, _params(args.param)).error()
     if error is not None:
         raise error
@@ -181,13 +231,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without a password, for printing."""
-    from sqlalchemy.engine import make_url
+    """The URL without its password, for printing."""
+    from engine.source_url import masked_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<url>"
+    return masked_url(url)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,13 @@ from sqlglot import exp
 from engine.errors import DefinitionError, Issue, did_you_mean, excerpt_around
 from engine.schema import SourceSchema
 
-__all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "ExpressionCompiler", "date_trunc")
+__all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "MAX_NUMBER_DIGITS", "ExpressionCompiler", "date_trunc")
 
 MAX_JOIN_DEPTH = 4
 MAX_LENGTH = 2000
+# A literal number has at most this many digits before or after the point: beyond it a
+# double (SQLite computes in them) is infinite or zero, and no report means such a number.
+MAX_NUMBER_DIGITS = 300
 Value = ColumnElement[Any]
 
 _TRUNC_UNITS = ("year", "quarter", "month", "week", "day", "hour")
@@ -183,6 +186,34 @@ def _date_cast_sqlite(element: _DateCast, compiler: Any, **kw: Any) -> str:
     return f"{function}({compiler.process(next(iter(element.clauses)), **kw)})"
 
 
+class _Typed(FunctionElement[Any]):
+    """A bound value with its declared type written into the SQL (PostgreSQL) or converted
+    by its bind processor (SQLite: a Decimal becomes a float).
+
+    PostgreSQL deduces the type of an untyped `$1` from its first use, so a parameter both
+    shown and compared ("inconsistent types deduced for parameter $1") needs the cast. And
+    the plan selects every value with its type erased (`type_coerce(..., NULLTYPE)`),
+    which on a bare bound value would also erase its bind processor; wrapped, it keeps it.
+    """
+
+    inherit_cache = True
+    name = "typed"
+
+    def __init__(self, value: sa.BindParameter[Any]) -> None:
+        super().__init__(value)
+        self.type = value.type
+
+
+@compiles(_Typed)
+def _typed_default(element: _Typed, compiler: Any, **kw: Any) -> str:
+    return compiler.process(sa.cast(next(iter(element.clauses)), element.type), **kw)  # type: ignore[no-any-return]
+
+
+@compiles(_Typed, "sqlite")
+def _typed_sqlite(element: _Typed, compiler: Any, **kw: Any) -> str:
+    return compiler.process(next(iter(element.clauses)), **kw)  # type: ignore[no-any-return]
+
+
 FUNCTIONS: dict[type[exp.Expression], str] = {
     exp.Coalesce: "coalesce",
     exp.Nullif: "nullif",
@@ -275,6 +306,24 @@ class ExpressionCompiler:
             raise DefinitionError([Issue(path, message, hint)]) from None
         except ExpressionError as error:
             raise DefinitionError([error.issue(text, path)]) from None
+
+    def compile_condition(self, text: str, path: str) -> Value:
+        """Compile an expression that must be true or false (a filter); raise
+        `DefinitionError` for a value of another type (PostgreSQL refuses `WHERE quantity`,
+        SQLite would take any non-zero number as true)."""
+        value = self.compile(text, path)
+        if not isinstance(value.type, sa.Boolean | sa.types.NullType):
+            raise DefinitionError(
+                [
+                    Issue(
+                        path,
+                        "a filter must be a condition (true or false), not "
+                        f"{_type_name(value.type)}",
+                        "compare it, e.g. 'quantity > 0' or 'name IS NOT NULL'",
+                    )
+                ]
+            )
+        return value
 
     def from_clause(self) -> sa.FromClause:
         """The base table outer-joined to every relationship the expressions followed."""
@@ -403,7 +452,16 @@ class ExpressionCompiler:
         if not isinstance(text, str) or not _is_number(text):
             raise ExpressionError(f"'{text}' is not a number")
         if any(c in text for c in ".eE"):
-            return sa.literal(Decimal(text), sa.Numeric())
+            decimal = Decimal(text)
+            exponent = decimal.as_tuple().exponent
+            assert isinstance(exponent, int)  # _is_number: finite
+            if max(abs(decimal.adjusted()), -exponent) > MAX_NUMBER_DIGITS:
+                raise ExpressionError(
+                    f"{text[:40]} is out of range (at most {MAX_NUMBER_DIGITS} digits "
+                    "before or after the point)",
+                    needle=text,
+                )
+            return _Typed(sa.literal(decimal, sa.Numeric()))
         number = int(text)
         if abs(number) >= 2**63:
             raise ExpressionError(f"{text} is too large for an integer", "write it as a decimal")
@@ -419,7 +477,9 @@ class ExpressionCompiler:
                 did_you_mean(name, self.parameters),
                 needle=f":{name}",
             )
-        return sa.bindparam(name, type_=self.parameters[name])
+        type_ = self.parameters[name]
+        bound = sa.bindparam(name, type_=type_)
+        return bound if type_ is None else _Typed(bound)
 
     def _paren(self, node: exp.Expression) -> Value:
         return self._node(node.this).self_group()
@@ -576,10 +636,18 @@ def _word(node: exp.Expression) -> str:
 
 def _is_number(text: str) -> bool:
     try:
-        Decimal(text)
+        return Decimal(text).is_finite()
     except ArithmeticError:
         return False
-    return True
+
+
+def _type_name(type_: sa.types.TypeEngine[Any]) -> str:
+    """A type as a user names it: 'integer', 'text', 'date'."""
+    for kind, name in ((sa.Integer, "an integer"), (sa.Numeric, "a number"), (sa.String, "text"),
+                       (sa.DateTime, "a timestamp"), (sa.Date, "a date")):  # fmt: skip
+        if isinstance(type_, kind):
+            return name
+    return f"a {str(type_).lower()} value"
 
 
 def _refusal(node: exp.Expression) -> tuple[str, str]:

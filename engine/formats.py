@@ -8,6 +8,7 @@ with a strict grammar: no attribute access, no nested fields, nothing evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import date, datetime
@@ -27,6 +28,7 @@ PRESETS: dict[str, str] = {
     "datetime": "{%Y-%m-%d %H:%M}",
 }
 
+MAX_PLACES = 20  # digits after the point; Python's decimals round at 28 significant digits
 _PATTERN = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
 _NUMBER_SPEC = re.compile(r"^[+\- ]?[,_]?(\.\d{1,9})?[fe%]?$")
 _DATE_SPEC = re.compile(r"^([^%]|%[aAbBdHImMpSyYjUWzZ%])*$")
@@ -50,6 +52,9 @@ def make_formatter(fmt: str | None) -> Formatter:
         return _remembering(_date_formatter(prefix, spec, suffix))
     if not _NUMBER_SPEC.match(spec):
         raise ValueError(f"format '{fmt}': '{spec}' is not a number pattern like ',.2f'")
+    precision = re.search(r"\.(\d+)", spec)
+    if precision is not None and int(precision[1]) > MAX_PLACES:
+        raise ValueError(f"format '{fmt}': a precision of at most {MAX_PLACES} digits")
     return _remembering(_number_formatter(prefix, spec, suffix))
 
 
@@ -126,7 +131,9 @@ def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
         except ArithmeticError:
             return str(value)
         if step is not None:  # commercial rounding: half away from zero, not half-even
-            number = number.quantize(step, rounding=ROUND_HALF_UP)
+            # More digits than a decimal holds: format() rounds it instead.
+            with contextlib.suppress(ArithmeticError):
+                number = number.quantize(step, rounding=ROUND_HALF_UP)
         if number.is_zero():  # -0.0, or -0.001 at two places: no sign, as a person writes it
             number = number.copy_abs()
         return f"{prefix}{format(number, spec)}{suffix}"

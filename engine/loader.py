@@ -117,9 +117,9 @@ class Loader:
                 except SQLAlchemyError as error:
                     self._close()
                     if is_transient(error) or index + 1 >= len(self.candidates):
-                        raise DataSourceError(_failure(error, self.stats)) from None
+                        raise DataSourceError(_failure(error, self.stats), "source") from None
                     if self.stats.rows and not self.plan.total_order:
-                        raise DataSourceError(_failure(error, self.stats)) from None
+                        raise DataSourceError(_failure(error, self.stats), "source") from None
                     index += 1
                     self.stats.fallbacks.append(
                         f"{strategy} failed ({_reason(error)}); fell back to "

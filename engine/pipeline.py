@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.cache import DEFAULT_CACHE, QueryCache, query_key
 from engine.charts import ChartData
 from engine.collector import fewer_collections
 from engine.definition import ReportDefinition
+from engine.errors import DataSourceError
 from engine.fill import BandEvent, fill_batches
 from engine.loader import DEFAULT_BATCH_SIZE, Loader, LoadStats
 from engine.memory import MemoryGuard
@@ -146,7 +148,12 @@ def estimate_rows(
         with engine.connect() as connection, statement_timeout(connection, statement_timeout_s):
             return int(connection.execute(query, dict(parameters)).scalar_one())
 
-    result: int = cache.get_or_compute(query_key(engine, query, parameters), count)
+    try:
+        result: int = cache.get_or_compute(query_key(engine, query, parameters), count)
+    except SQLAlchemyError as error:  # the first query of a run: its rows' errors show here
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        message = f"the report's query failed: {reason[0] if reason else type(error).__name__}"
+        raise DataSourceError(message, "source") from None
     return result
 
 

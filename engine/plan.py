@@ -31,7 +31,12 @@ from engine.page_totals import page_total_issues
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 
-__all__ = ("OrderKey", "QueryPlan", "band_slots", "build_plan")
+__all__ = ("MAX_COLUMNS", "OrderKey", "QueryPlan", "band_slots", "build_plan")
+
+# Distinct expressions one report may select. Databases stop at a column count of their
+# own (SQLite 2,000, PostgreSQL 1,664 in a result), with an error that names no element;
+# no real report comes near this.
+MAX_COLUMNS = 1000
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
 
     def add_filter(text: str) -> sa.ColumnElement[Any] | None:
         try:
-            return compiler.compile(text, "source.filter")
+            return compiler.compile_condition(text, "source.filter")
         except DefinitionError as error:
             issues.extend(error.issues)
             return None
@@ -113,6 +118,9 @@ def build_plan(definition: ReportDefinition, schema: SourceSchema) -> QueryPlan:
         key = text.strip()
         if key in by_text:
             return by_text[key]
+        if len(columns) >= MAX_COLUMNS:
+            _too_many_columns(path, issues)
+            return None
         try:
             compiled = compiler.compile(key, path)
         except DefinitionError as error:
@@ -179,6 +187,16 @@ def _with_relationships(
     if unknown is not None:
         raise DefinitionError([unknown])
     return schema.with_declared(source.relationships, source.table, "source.relationships")
+
+
+_TOO_MANY = f"more than {MAX_COLUMNS:,} distinct expressions in one report"
+
+
+def _too_many_columns(path: str, issues: list[Issue]) -> None:
+    """Refuse an expression past the column limit, once: at the first one."""
+    if all(issue.message != _TOO_MANY for issue in issues):
+        hint = "a database returns a limited number of columns; split the report"
+        issues.append(Issue(path, _TOO_MANY, hint))
 
 
 def _variable_columns(

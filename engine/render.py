@@ -24,6 +24,7 @@ from engine.plan import QueryPlan
 from engine.runs import RunControl
 from engine.schema import SourceSchema, reflect_schema
 from engine.sinks.base import Sink
+from engine.source_url import MASK, parse_source_url
 from engine.validation import validate
 
 __all__ = (
@@ -42,19 +43,28 @@ PAGED: tuple[Format, ...] = ("png", "svg")  # one file per page, in a folder
 
 
 def connect(url: str) -> sa.Engine:
-    """An engine for the source URL, checked by opening one connection."""
+    """An engine for the source URL, checked by opening one connection; errors never show
+    the password, nor a tail of it (`engine.source_url`)."""
+    parsed = parse_source_url(url)
+    secret = parsed.password
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(parsed)
         with engine.connect():
             pass
     except (ArgumentError, NoSuchModuleError) as error:
-        raise DataSourceError(f"not a usable database URL: {error}", "source") from None
-    except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         raise DataSourceError(
-            f"cannot connect: {reason[0] if reason else type(error).__name__}", "source"
+            f"not a usable database URL: {_masked(error, secret)}", "source"
         ) from None
+    except SQLAlchemyError as error:
+        raise DataSourceError(f"cannot connect: {_masked(error, secret)}", "source") from None
     return engine
+
+
+def _masked(error: BaseException, secret: str | None) -> str:
+    """The first line of a driver's error, without the password should it quote it."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    return reason.replace(secret, MASK) if secret else reason
 
 
 def check_report(

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from engine.bands import CellSpec, report_bands
+from engine.chart_query import MIN_CHART_PT
 from engine.charts import ChartData
 from engine.definition import (
     AggregateElement,
@@ -189,6 +190,9 @@ class TypstLayout:
             spec.cells.append(next(values))
         elif isinstance(element, ChartElement):
             chart = next(values)
+            if width < MIN_CHART_PT:  # known only here, once fr and % widths are resolved
+                message = f"the chart is {width:.0f}pt wide, less than {MIN_CHART_PT:g}pt (7mm)"
+                raise DefinitionError([Issue(f"{chart.name}.width", message, "make it wider")])
             height = length_pt(element.height, self.definition.page.font_size)
             cell.update(k="chart", i=len(spec.cells), h=round(height, 3))
             spec.cells.append(chart)

@@ -82,6 +82,9 @@ def validate(
         data: Any = read_yaml(document) if isinstance(document, str) else document
     except DefinitionError as error:
         return Validated(error.issues)
+    unreadable = _not_unicode(data)
+    if unreadable:
+        return Validated(tuple(_in_document_order(unreadable, data)))
     if isinstance(data, ReportDefinition):
         definition: ReportDefinition | None = data
         data = data.model_dump(mode="json")
@@ -124,6 +127,37 @@ def _semantics(
     except DefinitionError as error:
         issues.extend(error.issues)
     return plan
+
+
+def _not_unicode(data: Any) -> list[Issue]:
+    """Issues for text that is not Unicode (a lone surrogate, which JSON's and YAML's
+    escapes allow): nothing downstream can encode it."""
+    issues: list[Issue] = []
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:  # a loop, not recursion: the document may be deeply nested
+        path, node = pending.pop()
+        items: Any = ()
+        if isinstance(node, Mapping):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        elif isinstance(node, str) and not _encodable(node):
+            issues.append(Issue(path, "not valid Unicode text (a lone surrogate)"))
+        for key, value in items:
+            if isinstance(key, str) and not _encodable(key):
+                issues.append(Issue(path, "a key that is not valid Unicode (a lone surrogate)"))
+                continue
+            inner = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+            pending.append((str(inner), value))
+    return issues
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- structure, with placeholders for the broken parts ---------------------------------------
@@ -169,7 +203,7 @@ def _neutralise(data: Any, loc: tuple[Any, ...], kind: str) -> str:
             trail.append((node, part))
             node = node[part]
         elif not (isinstance(node, MutableMapping) and node.get("type") == part):
-            if kind == "missing" and isinstance(node, MutableMapping):
+            if kind == "missing" and isinstance(node, MutableMapping) and part == loc[-1]:
                 trail.append((node, part))  # the key to fill in (or whose item to replace)
             break  # else a part pydantic names but the data lacks (a union member)
     if not trail:
