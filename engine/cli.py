@@ -112,6 +112,8 @@ def _render(args: argparse.Namespace) -> int:
     output = args.output or Path(args.definition.stem + ("-pages" if paged else f".{args.format}"))
     engine = connect(args.source)
     result = render_report(definition, engine, output, given=_params(args.param), fmt=args.format)
+    for note in result.notes:
+        print(note)
     _report(result.outputs, result.rows, result.pages, result.timings)
     return 0
 

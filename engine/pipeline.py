@@ -27,7 +27,7 @@ from engine.loader import DEFAULT_BATCH_SIZE, Loader, LoadStats
 from engine.memory import MemoryGuard
 from engine.plan import QueryPlan
 from engine.runs import RunControl
-from engine.sinks.base import Sink
+from engine.sinks.base import Sink, sweep_leftovers
 from engine.timeouts import statement_timeout
 
 __all__ = ("RunResult", "estimate_rows", "prefetch", "run_pipeline")
@@ -177,6 +177,7 @@ def run_pipeline(
     before = cache.stats()
     try:
         control.checkpoint()
+        _sweep(sinks, control)
         _load_charts(
             _chart_data(sinks), engine, parameters, cache,
             control=control, timings=result.timings, statement_timeout_s=statement_timeout_s,
@@ -261,6 +262,18 @@ def _load_charts(
     for data in charts:
         data.load(engine, parameters, cache, statement_timeout_s)
     timings["charts_s"] = time.perf_counter() - started
+
+
+def _sweep(sinks: list[Sink], control: RunControl) -> None:
+    """Remove what runs that died left in the folders this run writes to, and say so."""
+    folders: set[Path] = set()
+    for sink in sinks:
+        output = getattr(sink, "output", None)
+        if isinstance(output, Path):
+            folders.update((output.parent, output) if output.is_dir() else (output.parent,))
+    removed = sum(sweep_leftovers(folder) for folder in sorted(folders))
+    if removed:
+        control.note(f"removed {removed} leftover partial file{'s' if removed > 1 else ''}")
 
 
 def _chart_data(sinks: list[Sink]) -> list[ChartData]:
