@@ -26,6 +26,7 @@ __all__ = (
     "QuireError",
     "RenderError",
     "Superseded",
+    "TimeLimitExceeded",
     "did_you_mean",
     "excerpt_around",
 )
@@ -140,6 +141,12 @@ class MemoryLimitExceeded(QuireError):
     """The run's memory limit was reached; it stopped instead of exhausting the machine."""
 
     kind = "memory"
+
+
+class TimeLimitExceeded(QuireError):
+    """The run's wall-time limit was reached; it stopped and left no output."""
+
+    kind = "time_limit"
 
 
 class InternalError(QuireError):
