@@ -42,6 +42,7 @@ from engine.errors import (
     InternalError,
     Issue,
     OutputError,
+    ParameterError,
     QuireError,
 )
 from engine.estimate import RATES, RunEstimate
@@ -274,6 +275,7 @@ def start_run(
     listener: Listener | None = None,
     memory_limit_bytes: int | None = None,
     statement_timeout_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> Run:
     """Queue a run of the report; it writes one output per format into `output_dir`.
 
@@ -289,7 +291,18 @@ def start_run(
         exactly one of `done` (outputs, rows, pages, manifest), `failed` (error: kind,
         message, path, issues) or `cancelled`. Its clock starts when it leaves the queue;
         `queued_s` reports the wait apart.
+
+    Limits (None: none): `memory_limit_bytes` of the process's resident memory
+    (`MemoryLimitExceeded`), `statement_timeout_s` for each query (`QueryTimeout`),
+    `time_limit_s` for the whole run from when it leaves the queue (`TimeLimitExceeded`).
+    A run whose charts would draw more than `engine.limits.MAX_CHART_DRAWS` charts fails
+    with a `DefinitionError` at the chart's path.
     """
+    for name, limit in (("memory_limit_bytes", memory_limit_bytes),
+                        ("statement_timeout_s", statement_timeout_s),
+                        ("time_limit_s", time_limit_s)):  # fmt: skip
+        if limit is not None and limit <= 0:
+            raise ParameterError(f"must be more than 0, not {limit}", name)
     fmts = _formats(formats)
     engine = open_source(source)
     model, plan, parameters = _checked(definition, source_schema(engine), params)
@@ -303,6 +316,7 @@ def start_run(
         result = run_pipeline(
             model, engine, plan, parameters, sinks, control=run,
             memory_limit_bytes=memory_limit_bytes, statement_timeout_s=statement_timeout_s,
+            time_limit_s=time_limit_s,
         )  # fmt: skip
         _record_rates(result)
         return result

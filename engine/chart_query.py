@@ -30,6 +30,7 @@ from engine.layout import length_pt
 from engine.parameters import parameter_types
 from engine.schema import SourceSchema
 from engine.timeouts import statement_timeout
+from engine.xml_text import xml_text
 
 __all__ = ("BOX", "MIN_CHART_PT", "ChartQuery", "ChartRows", "build_chart_query", "nice_bins")
 
@@ -372,6 +373,8 @@ def _fetch(
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return xml_text(value)  # a control character made the chart engine panic
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime | date):

@@ -2,11 +2,15 @@
 
 The spec uses the report's font (registered with vl-convert from the package's own font
 folder) and its theme's colours, so the PDF and the screen show the same chart. SVGs are
-cached by a hash of spec and data; vl-convert's engine is started once per process.
+cached by a hash of spec and data. vl-convert runs in a helper process of its own
+(`engine.chart_worker`), started once and kept warm: a crash in its native code fails the
+chart, not the process. Every text of a spec is cleaned as XML requires first (control
+characters made vl-convert panic).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import itertools
 import json
@@ -15,44 +19,56 @@ from collections import OrderedDict
 from typing import Any
 
 import altair as alt
-import vl_convert as vlc
 
 from engine.chart_query import ChartRows
+from engine.chart_worker import ChartDrawer
 from engine.definition import Channel, ChartElement, Theme
 from engine.layout import FONT_DIR, FONT_FAMILY
+from engine.xml_text import xml_text
 
-__all__ = ("chart_spec", "render_svg", "warm_up")
+__all__ = ("DRAWER", "chart_spec", "render_svg", "warm_up")
 
 _LOCK = threading.Lock()
-_READY: list[bool] = []
 _CACHE: OrderedDict[str, str] = OrderedDict()
 _CACHE_SIZE = 512
+DRAWER = ChartDrawer(FONT_DIR)  # the process's one helper, started on first use
+atexit.register(DRAWER.close)  # its stdin closes, and it ends
 
 
 def warm_up() -> None:
-    """Register the fonts and start vl-convert's engine (about a second, once per process)."""
-    with _LOCK:
-        if _READY:
-            return
-        vlc.register_font_directory(str(FONT_DIR))
-        vlc.vegalite_to_svg({"mark": "point", "data": {"values": []}})
-        _READY.append(True)
+    """Start the chart helper and let it draw once (about a second, once per process)."""
+    DRAWER.start()
 
 
 def render_svg(spec: dict[str, Any]) -> str:
-    """The SVG of a Vega-Lite spec, from the cache when the same spec was drawn before."""
+    """The SVG of a Vega-Lite spec, from the cache when the same spec was drawn before.
+
+    Raises:
+        ChartEngineFailed: vl-convert refused the spec, or crashed or hung drawing it.
+    """
+    spec = _cleaned(spec)
     key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    warm_up()
-    svg: str = vlc.vegalite_to_svg(spec)
+    svg = DRAWER.draw(spec)
     with _LOCK:
         _CACHE[key] = svg
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return svg
+
+
+def _cleaned(node: Any) -> Any:
+    """The spec with every text (titles, categories, formats) as XML can hold it."""
+    if isinstance(node, str):
+        return xml_text(node)
+    if isinstance(node, dict):
+        return {_cleaned(key): _cleaned(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_cleaned(value) for value in node]
+    return node
 
 
 def chart_spec(

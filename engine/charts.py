@@ -24,6 +24,7 @@ from engine.cache import QueryCache
 from engine.chart_query import ChartQuery, ChartRows, build_chart_query
 from engine.definition import Band, ChartElement, ReportDefinition
 from engine.errors import DefinitionError, InternalError, Issue, QuireError, RenderError
+from engine.limits import MAX_CHART_DRAWS
 
 if TYPE_CHECKING:
     from engine.fill import BandEvent
@@ -99,6 +100,31 @@ class ChartData:
             for path, chart in self.charts.charts.items():
                 self.points[path] = chart.query.run(engine, parameters, cache, statement_timeout_s)
         self.loaded = True
+
+    def check_draws(self, limit: int = MAX_CHART_DRAWS) -> None:
+        """Refuse a run that would draw more than `limit` charts (a chart in a group band
+        draws once a group: its loaded points say how many groups there are)."""
+        if self.charts is None:
+            return
+        draws = {
+            path: 1 if chart.level is None else len(self.points.get(path, {}))
+            for path, chart in self.charts.charts.items()
+        }
+        total = sum(draws.values())
+        if total <= limit:
+            return
+        path = max(draws, key=lambda p: draws[p])
+        raise DefinitionError(
+            [
+                Issue(
+                    path,
+                    f"the report would draw {total:,} charts, more than {limit:,}: this chart "
+                    f"draws once for each of its {draws[path]:,} groups",
+                    "aggregate instead: move the chart to the summary band and show the "
+                    "group's key as its x or colour channel, one chart for every group",
+                )
+            ]
+        )
 
     def set_size(self, path: str, width_pt: float, height_pt: float) -> None:
         self.sizes[path] = (width_pt, height_pt)

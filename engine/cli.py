@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, help="output file, or folder for PNG/SVG")
     render.add_argument("--format", choices=FORMATS, default="pdf")
     render.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    render.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="stop the run after this long"
+    )
+    render.add_argument(
+        "--memory-limit", type=_bytes, metavar="SIZE",
+        help="stop the run above this much memory, e.g. 2GB or 512MB",
+    )  # fmt: skip
     render.set_defaults(run=_render)
 
     check = commands.add_parser("check", help="validate a definition, print every problem")
@@ -145,6 +153,31 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return values
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse prints the error)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' must be more than 0 seconds")
+    return seconds
+
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30,
+          "GB": 2**30, "T": 2**40, "TB": 2**40}  # fmt: skip
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def _bytes(text: str) -> int:
+    """A memory size such as 2GB, 512MB or 1.5G (binary units); argparse prints the error."""
+    match = _SIZE.match(text)
+    unit = match[2].upper() if match else ""
+    if match is None or unit not in _UNITS or float(match[1]) * _UNITS[unit] < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 2GB or 512MB")
+    return int(float(match[1]) * _UNITS[unit])
+
+
 def _render(args: argparse.Namespace) -> int:
     from engine.render import connect, render_report
 
@@ -153,10 +186,14 @@ def _render(args: argparse.Namespace) -> int:
     output = args.output or Path(args.definition.stem + ("-pages" if paged else f".{args.format}"))
     engine = connect(_source(args) or "")
     try:
-        given = _params(args.param)
-        result = render_report(definition, engine, output, given=given, fmt=args.format)
+        result = render_report(
+            definition, engine, output, given=_params(args.param), fmt=args.format,
+            time_limit_s=args.timeout, memory_limit_bytes=args.memory_limit,
+        )  # fmt: skip
     finally:
-        engine.dispose()  # its connections closed now, not whenever they are collected
+        engine.dispose()  # a run stopped by a limit must not leave its connections open
+    for note in result.notes:
+        print(note)
     _report(result.outputs, result.rows, result.pages, result.timings)
     return 0
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from engine.limits import MAX_FR, MAX_LENGTH_MM
 from engine.parameters import coerce_value
 
 __all__ = (
@@ -54,7 +55,29 @@ class _Model(BaseModel):
 
 def _checked(value: str | None, pattern: re.Pattern[str], what: str) -> str | None:
     if value is not None and not pattern.match(value):
-        raise ValueError(f"'{value}' is not a {what}")
+        raise ValueError(f"'{value[:40]}' is not a {what}")
+    return value
+
+
+_MM_PER = {"mm": 1.0, "cm": 10.0, "pt": 25.4 / 72, "in": 25.4, "em": 24 * 25.4 / 72}
+
+
+def _bounded(value: str, pattern: re.Pattern[str], what: str, *, positive: bool = False) -> str:
+    """A length or width that a page can hold: at most MAX_LENGTH_MM (the longest side of
+    a3), a percentage of at most 100, a share of at most MAX_FR; above 0 if `positive`."""
+    _checked(value, pattern, what)
+    number, unit = float(value.rstrip("%acdefimnprt")), value.lstrip("0123456789.")
+    if positive and number <= 0:
+        raise ValueError(f"'{value}' must be more than 0")
+    if unit == "%" and number > 100:
+        raise ValueError(f"'{value}' is more than 100%")
+    if unit == "fr" and number > MAX_FR:
+        raise ValueError(f"'{value[:40]}' is more than {MAX_FR}fr")
+    if unit in _MM_PER and number * _MM_PER[unit] > MAX_LENGTH_MM:
+        raise ValueError(
+            f"'{value[:40]}' is longer than the largest page: at most {MAX_LENGTH_MM:.0f}mm "
+            f"(the long side of a3)"
+        )
     return value
 
 
@@ -81,7 +104,7 @@ class _Box(_Model):
     @field_validator("width")
     @classmethod
     def _width(cls, value: str) -> str:
-        return _checked(value, _WIDTH, "width like '1fr', '25%' or '40mm'") or value
+        return _bounded(value, _WIDTH, "width like '1fr', '25%' or '40mm'")
 
 
 class _Cell(_Box, Style):
@@ -190,7 +213,7 @@ class ChartElement(_Box):
     @field_validator("height")
     @classmethod
     def _height(cls, value: str) -> str:
-        return _checked(value, _LENGTH, "length like '60mm'") or value
+        return _bounded(value, _LENGTH, "length like '60mm'", positive=True)
 
 
 Element = Annotated[
@@ -239,7 +262,7 @@ class Band(Style):
     @field_validator("padding")
     @classmethod
     def _padding(cls, value: str) -> str:
-        return _checked(value, _LENGTH, "length like '2pt' or '1mm'") or value
+        return _bounded(value, _LENGTH, "length like '2pt' or '1mm'")
 
 
 class Bands(_Model):
@@ -359,7 +382,7 @@ class Margins(_Model):
     @field_validator("top", "right", "bottom", "left")
     @classmethod
     def _length(cls, value: str) -> str:
-        return _checked(value, _LENGTH, "length like '15mm'") or value
+        return _bounded(value, _LENGTH, "length like '15mm'")
 
 
 class PageSetup(_Model):

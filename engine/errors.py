@@ -26,6 +26,7 @@ __all__ = (
     "QuireError",
     "RenderError",
     "Superseded",
+    "TimeLimitExceeded",
     "TypstFailed",
     "TypstWorkerEnded",
     "did_you_mean",
@@ -151,6 +152,12 @@ class MemoryLimitExceeded(QuireError):
     """The run's memory limit was reached; it stopped instead of exhausting the machine."""
 
     kind = "memory"
+
+
+class TimeLimitExceeded(QuireError):
+    """The run's wall-time limit was reached; it stopped and left no output."""
+
+    kind = "time_limit"
 
 
 class InternalError(QuireError):

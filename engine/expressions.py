@@ -24,12 +24,13 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlglot import exp
 
 from engine.errors import DefinitionError, Issue, did_you_mean, excerpt_around
+from engine.limits import MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_LENGTH
 from engine.schema import SourceSchema
 
 __all__ = ("FUNCTIONS", "MAX_JOIN_DEPTH", "MAX_NUMBER_DIGITS", "ExpressionCompiler", "date_trunc")
 
 MAX_JOIN_DEPTH = 4
-MAX_LENGTH = 2000
+MAX_LENGTH = MAX_EXPRESSION_LENGTH
 # A literal number has at most this many digits before or after the point: beyond it a
 # double (SQLite computes in them) is infinite or zero, and no report means such a number.
 MAX_NUMBER_DIGITS = 300
@@ -354,6 +355,12 @@ class ExpressionCompiler:
             raise ExpressionError("expected one expression, not a statement list")
         tree = trees[0]
         assert isinstance(tree, exp.Expression)
+        if _depth(tree) > MAX_EXPRESSION_DEPTH:  # compiling it would recurse as deep
+            raise ExpressionError(
+                f"the expression nests more than {MAX_EXPRESSION_DEPTH} operations inside "
+                "each other",
+                "group terms in brackets, (a + b) + (c + d), or compute part of it in a variable",
+            )
         return tree
 
     # -- nodes ------------------------------------------------------------------------------
@@ -562,6 +569,20 @@ class ExpressionCompiler:
         for arg in args[1:]:
             result = result.concat(arg)
         return result
+
+
+def _depth(tree: exp.Expression) -> int:
+    """How many nodes deep the tree goes, counted without recursion (a parsed chain of
+    999 `+` is 999 deep; walking it recursively would exhaust Python's stack)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_EXPRESSION_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
 
 
 def _unit(node: exp.Expression | None, allowed: tuple[str, ...]) -> str:

@@ -8,12 +8,13 @@ with a strict grammar: no attribute access, no nested fields, nothing evaluated.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
+
+from engine.limits import MAX_FORMAT_LENGTH, MAX_PRECISION
 
 __all__ = ("PRESETS", "Formatter", "exact", "format_parts", "make_formatter")
 
@@ -28,9 +29,8 @@ PRESETS: dict[str, str] = {
     "datetime": "{%Y-%m-%d %H:%M}",
 }
 
-MAX_PLACES = 20  # digits after the point; Python's decimals round at 28 significant digits
 _PATTERN = re.compile(r"^(?P<prefix>[^{}]*)\{(?P<spec>[^{}]*)\}(?P<suffix>[^{}]*)$")
-_NUMBER_SPEC = re.compile(r"^[+\- ]?[,_]?(\.\d{1,9})?[fe%]?$")
+_NUMBER_SPEC = re.compile(r"^[+\- ]?[,_]?(\.(?P<precision>\d+))?[fe%]?$")
 _DATE_SPEC = re.compile(r"^([^%]|%[aAbBdHImMpSyYjUWzZ%])*$")
 
 
@@ -38,6 +38,10 @@ def make_formatter(fmt: str | None) -> Formatter:
     """A function turning one value into text; raise ValueError naming what is wrong."""
     if fmt is None:
         return default_text
+    if len(fmt) > MAX_FORMAT_LENGTH:
+        raise ValueError(
+            f"a format may have at most {MAX_FORMAT_LENGTH} characters, not {len(fmt):,}"
+        )
     parts = format_parts(fmt)
     if parts is None:
         presets = ", ".join(PRESETS)
@@ -50,11 +54,15 @@ def make_formatter(fmt: str | None) -> Formatter:
         if not _DATE_SPEC.match(spec):
             raise ValueError(f"format '{fmt}': '{spec}' is not a date pattern like '%Y-%m-%d'")
         return _remembering(_date_formatter(prefix, spec, suffix))
-    if not _NUMBER_SPEC.match(spec):
+    number = _NUMBER_SPEC.match(spec)
+    if number is None:
         raise ValueError(f"format '{fmt}': '{spec}' is not a number pattern like ',.2f'")
-    precision = re.search(r"\.(\d+)", spec)
-    if precision is not None and int(precision[1]) > MAX_PLACES:
-        raise ValueError(f"format '{fmt}': a precision of at most {MAX_PLACES} digits")
+    precision = number["precision"]
+    if precision is not None and (len(precision) > 3 or int(precision) > MAX_PRECISION):
+        raise ValueError(
+            f"format '{_shown(fmt)}': a precision of {_shown(precision)} digits is more than "
+            f"the {MAX_PRECISION} a format may show"
+        )
     return _remembering(_number_formatter(prefix, spec, suffix))
 
 
@@ -131,14 +139,30 @@ def _number_formatter(prefix: str, spec: str, suffix: str) -> Formatter:
         except ArithmeticError:
             return str(value)
         if step is not None:  # commercial rounding: half away from zero, not half-even
-            # More digits than a decimal holds: format() rounds it instead.
-            with contextlib.suppress(ArithmeticError):
-                number = number.quantize(step, rounding=ROUND_HALF_UP)
+            number = _rounded(number, step)
         if number.is_zero():  # -0.0, or -0.001 at two places: no sign, as a person writes it
             number = number.copy_abs()
         return f"{prefix}{format(number, spec)}{suffix}"
 
     return fmt
+
+
+def _rounded(number: Decimal, step: Decimal) -> Decimal:
+    """`number` rounded half up to `step`; a big number at many places needs more digits
+    than the default context's 28, so it is rounded again in a context wide enough."""
+    try:
+        return number.quantize(step, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        if not number.is_finite():
+            return number
+        with localcontext() as wide:
+            wide.prec = max(number.adjusted(), 0) + MAX_PRECISION + 3
+            return number.quantize(step, rounding=ROUND_HALF_UP)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """Text quoted in a message, cut short: a message must not repeat a huge value."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def exact(value: Any) -> Decimal:

@@ -8,6 +8,7 @@ sink's partial output and is raised to the caller.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -23,13 +24,14 @@ from engine.cache import DEFAULT_CACHE, QueryCache, query_key
 from engine.charts import ChartData
 from engine.collector import fewer_collections
 from engine.definition import ReportDefinition
-from engine.errors import DataSourceError
+from engine.errors import Cancelled, DataSourceError, QueryTimeout, TimeLimitExceeded
 from engine.fill import BandEvent, fill_batches
+from engine.limits import MAX_CHART_DRAWS
 from engine.loader import DEFAULT_BATCH_SIZE, Loader, LoadStats
 from engine.memory import MemoryGuard
 from engine.plan import QueryPlan
 from engine.runs import RunControl
-from engine.sinks.base import Sink
+from engine.sinks.base import Sink, sweep_leftovers
 from engine.timeouts import statement_timeout
 
 __all__ = ("RunResult", "estimate_rows", "prefetch", "run_pipeline")
@@ -171,22 +173,92 @@ def run_pipeline(
     cache: QueryCache = DEFAULT_CACHE,
     on_events: Callable[[list[BandEvent]], None] | None = None,
     statement_timeout_s: float | None = None,
+    time_limit_s: float | None = None,
+    max_chart_draws: int = MAX_CHART_DRAWS,
 ) -> RunResult:
     """Stream the report through every sink; each output appears only once complete.
 
     Progress goes to `control`: `charts`, `loading` per batch, then `typesetting` (pages as
     they are kept, from sinks that `follow` the run) and `writing`. The caller emits
     `planning`, and the terminal event once this returns or raises (engine.runs.execute).
+
+    Limits: each statement runs at most `statement_timeout_s` (and never past the run's
+    `time_limit_s`); the run stops with `TimeLimitExceeded` at its next checkpoint once
+    `time_limit_s` has passed, with `MemoryLimitExceeded` above `memory_limit_bytes`, and
+    is refused if its charts would draw more than `max_chart_draws` charts.
     """
     control = control or RunControl()
+    if time_limit_s is not None:
+        if time_limit_s <= 0:
+            raise ValueError("a run's time limit must be positive")
+        statement_timeout_s = min(statement_timeout_s or time_limit_s, time_limit_s)
+    began = time.monotonic()
+    with _time_limit(control, time_limit_s) as expired:
+        try:
+            return _run(
+                definition, engine, plan, parameters, sinks, control=control,
+                batch_size=batch_size, memory_limit_bytes=memory_limit_bytes, cache=cache,
+                on_events=on_events, statement_timeout_s=statement_timeout_s,
+                max_chart_draws=max_chart_draws,
+            )  # fmt: skip
+        except (Cancelled, QueryTimeout):
+            if expired.is_set() or (
+                time_limit_s is not None and time.monotonic() - began >= time_limit_s
+            ):  # the timer fired, or a statement's limit (clipped to the run's) came first
+                raise TimeLimitExceeded(
+                    f"the run took longer than its time limit of {time_limit_s:g} s; it was "
+                    "stopped",
+                    "timeout",
+                ) from None
+            raise
+
+
+@contextlib.contextmanager
+def _time_limit(control: RunControl, seconds: float | None) -> Iterator[threading.Event]:
+    """A timer that cancels the run once `seconds` have passed; the event says it did."""
+    expired = threading.Event()
+    if seconds is None:
+        yield expired
+        return
+
+    def expire() -> None:
+        expired.set()
+        control.cancel()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
+
+
+def _run(
+    definition: ReportDefinition,
+    engine: sa.Engine,
+    plan: QueryPlan,
+    parameters: Mapping[str, Any],
+    sinks: list[Sink],
+    *,
+    control: RunControl,
+    batch_size: int,
+    memory_limit_bytes: int | None,
+    cache: QueryCache,
+    on_events: Callable[[list[BandEvent]], None] | None,
+    statement_timeout_s: float | None,
+    max_chart_draws: int,
+) -> RunResult:
     started = time.perf_counter()
     result = RunResult()
     before = cache.stats()
     try:
         control.checkpoint()
+        _sweep(sinks, control)
         _load_charts(
             _chart_data(sinks), engine, parameters, cache,
             control=control, timings=result.timings, statement_timeout_s=statement_timeout_s,
+            max_chart_draws=max_chart_draws,
         )  # fmt: skip
         estimated = estimate_rows(engine, plan, parameters, cache, statement_timeout_s)
         control.estimate(estimated)
@@ -259,6 +331,7 @@ def _load_charts(
     control: RunControl,
     timings: dict[str, float],
     statement_timeout_s: float | None,
+    max_chart_draws: int,
 ) -> None:
     """Run the charts' aggregate queries (before the rows stream), if there are charts."""
     if not charts:
@@ -267,7 +340,20 @@ def _load_charts(
     control.report("charts", 0)
     for data in charts:
         data.load(engine, parameters, cache, statement_timeout_s)
+        data.check_draws(max_chart_draws)
     timings["charts_s"] = time.perf_counter() - started
+
+
+def _sweep(sinks: list[Sink], control: RunControl) -> None:
+    """Remove what runs that died left in the folders this run writes to, and say so."""
+    folders: set[Path] = set()
+    for sink in sinks:
+        output = getattr(sink, "output", None)
+        if isinstance(output, Path):
+            folders.update((output.parent, output) if output.is_dir() else (output.parent,))
+    removed = sum(sweep_leftovers(folder) for folder in sorted(folders))
+    if removed:
+        control.note(f"removed {removed} leftover partial file{'s' if removed > 1 else ''}")
 
 
 def _chart_data(sinks: list[Sink]) -> list[ChartData]:

@@ -130,6 +130,7 @@ def render_report(
     control: RunControl | None = None,
     memory_limit_bytes: int | None = None,
     schema: SourceSchema | None = None,
+    time_limit_s: float | None = None,
 ) -> RunResult:
     """Render the report to `output` (a file, or a folder of pages for PNG/SVG); given the
     source's `schema`, with a cached plan (see `check_report`)."""
@@ -145,6 +146,7 @@ def render_report(
         control=control,
         batch_size=batch_size,
         memory_limit_bytes=memory_limit_bytes,
+        time_limit_s=time_limit_s,
     )
 
 

@@ -17,7 +17,8 @@ side): a second would hold typst and the fonts again, 43 MB, most of it counted 
 each child it forks. It relays every task and answer, so it notices a child that dies
 mid-task and answers for it. Processes also keep the compiles clear of the GIL that the
 loader and fill threads need. This module imports only the standard library, its error
-classes from `engine.errors`, and typst where it compiles: a process that only starts compiles never loads typst (13 MB).
+classes from `engine.errors`, and typst where it compiles: a process that only starts
+compiles never loads typst (13 MB).
 """
 
 from __future__ import annotations

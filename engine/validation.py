@@ -18,16 +18,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.charts import chart_elements
 from engine.definition import ReportDefinition
-from engine.document import NOT_A_MAPPING, read_yaml, structure_issues
+from engine.document import NOT_A_MAPPING, check_document, read_yaml, structure_issues
 from engine.errors import DefinitionError, Issue, ParameterError, QuireError
+from engine.layout import PAPER_MM, length_pt
 from engine.parameters import resolve_parameters
 from engine.plan import QueryPlan, check_names
 from engine.plan_cache import DEFAULT_PLANS
 from engine.schema import SourceSchema
 from engine.typst_writer import TypstLayout
 
-__all__ = ("Document", "Validated", "validate")
+__all__ = ("Document", "Validated", "page_issues", "validate")
 
 Document = str | Mapping[str, Any] | ReportDefinition
 
@@ -80,6 +82,8 @@ def validate(
     issues: list[Issue] = []
     try:
         data: Any = read_yaml(document) if isinstance(document, str) else document
+        if isinstance(data, Mapping) and not isinstance(document, str):
+            check_document(data)
     except DefinitionError as error:
         return Validated(error.issues)
     unreadable = _not_unicode(data)
@@ -97,7 +101,9 @@ def validate(
     plan = None
     parameters = None
     if definition is not None:
-        plan = _semantics(definition, schema, found)
+        page = page_issues(definition)
+        found.extend(page)
+        plan = _semantics(definition, schema, found, layout=not page)
         if given is not None:
             try:
                 parameters = resolve_parameters(definition, given)
@@ -110,10 +116,54 @@ def validate(
     return Validated((), definition, plan, parameters)
 
 
+def page_issues(definition: ReportDefinition) -> list[Issue]:
+    """Margins that leave no room on the page, and charts taller than the room left."""
+    page = definition.page
+    width_mm, height_mm = PAPER_MM[page.size]
+    if page.orientation == "landscape":
+        width_mm, height_mm = height_mm, width_mm
+    size = f"{page.size} {page.orientation} ({width_mm:g} x {height_mm:g}mm)"
+    margins = page.margins
+    mm = 25.4 / 72
+    issues: list[Issue] = []
+    across = length_pt(margins.left, page.font_size) + length_pt(margins.right, page.font_size)
+    down = length_pt(margins.top, page.font_size) + length_pt(margins.bottom, page.font_size)
+    checks = ((("left", "right"), across, width_mm), (("top", "bottom"), down, height_mm))
+    for sides, used, room in checks:
+        if used * mm > room - 0.01:  # no room, to a rounding error of the units
+            paths = " and ".join(f"page.margins.{side}" for side in sides)
+            issues.append(
+                Issue(
+                    f"page.margins.{sides[0]}",
+                    f"{paths} add up to {used * mm:.0f}mm, leaving no room on {size}",
+                    f"make them add up to less than {room:g}mm",
+                )
+            )
+    if issues:
+        return issues
+    content_mm = height_mm - down * mm
+    for path, _, element in chart_elements(definition):
+        tall = length_pt(element.height, page.font_size) * mm
+        if tall > content_mm:
+            issues.append(
+                Issue(
+                    f"{path}.height",
+                    f"the chart is {tall:.0f}mm high, taller than the {content_mm:.0f}mm the "
+                    f"page leaves between its margins",
+                )
+            )
+    return issues
+
+
 def _semantics(
-    definition: ReportDefinition, schema: SourceSchema | None, issues: list[Issue]
+    definition: ReportDefinition,
+    schema: SourceSchema | None,
+    issues: list[Issue],
+    *,
+    layout: bool = True,
 ) -> QueryPlan | None:
-    """Names, scopes and, with a schema, expressions, charts and layout."""
+    """Names, scopes and, with a schema, expressions, charts and (unless the page itself
+    is wrong) layout."""
     if schema is None:
         issues.extend(check_names(definition))
         return None
@@ -122,10 +172,11 @@ def _semantics(
     except DefinitionError as error:
         issues.extend(error.issues)
         return None
-    try:
-        TypstLayout(definition, plan)
-    except DefinitionError as error:
-        issues.extend(error.issues)
+    if layout:
+        try:
+            TypstLayout(definition, plan)
+        except DefinitionError as error:
+            issues.extend(error.issues)
     return plan
 
 

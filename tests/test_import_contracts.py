@@ -1,9 +1,10 @@
 """The boundaries between the engine's parts, kept by a test rather than by memory.
 
-`engine` never imports `web`; Altair and vl-convert are imported only where charts are drawn
-(`engine.chart_render`); Typst only where it compiles (`engine.typst_worker`, and
-`engine.typst_writer.compile_source` for a document typeset in one piece). Every import
-statement counts, at module level or inside a function.
+`engine` never imports `web`; Altair only where chart specs are built (`engine.chart_render`),
+vl-convert only in the helper process that draws them (`engine.chart_worker`); Typst only
+where it compiles (`engine.typst_worker`, and `engine.typst_writer.compile_source` for a
+document typeset in one piece). Every import statement counts, at module level or inside a
+function.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ENGINE = ROOT / "engine"
 CONFINED = {
     "web": set(),
     "altair": {"engine.chart_render"},
-    "vl_convert": {"engine.chart_render"},
+    "vl_convert": {"engine.chart_worker"},
     "typst": {"engine.typst_worker", "engine.typst_writer"},
 }
 

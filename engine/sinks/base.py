@@ -3,12 +3,21 @@
 A sink receives band events in print order, batch by batch, and writes its output only
 under a temporary name next to the target; `finish` renames it into place, `discard`
 removes it. A failed or cancelled run therefore never leaves a file that looks finished.
+
+A process killed in native code (a chart engine's panic, the OOM killer) discards
+nothing: its temporary files stay. Their names carry the writing process's id
+(`.report.pdf.p1234.k3j9x_2a.part`), so `sweep_leftovers` can remove them on the next run
+into the same folder once that process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +26,14 @@ from typing import IO, Protocol
 from engine.errors import OutputError
 from engine.fill import BandEvent
 
-__all__ = ("AtomicFile", "Sink", "TextFileSink", "write_atomically")
+__all__ = ("AtomicFile", "Sink", "TextFileSink", "sweep_leftovers", "write_atomically")
+
+log = logging.getLogger("quire.engine")
+
+# The temporary names AtomicFile gives (mkstemp: 8 random characters), with the writer's
+# process id, or without it (files of older versions).
+_TEMPORARY = re.compile(r"^\..+?(?:\.p(?P<pid>\d+))?\.[a-z0-9_]{8}\.part$")
+LEFTOVER_AGE_S = 60.0  # a file of no known writer untouched this long is left over
 
 
 class Sink(Protocol):
@@ -41,7 +57,7 @@ class AtomicFile:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".part", dir=target.parent
+                prefix=f".{target.name}.p{os.getpid()}.", suffix=".part", dir=target.parent
             )
         except OSError as error:
             raise OutputError(f"cannot write '{target}': {error.strerror}", "output") from None
@@ -116,6 +132,52 @@ def write_atomically(target: Path, data: bytes) -> Path:
     with AtomicFile(target) as out:
         out.file.write(data)  # type: ignore[arg-type]
     return target
+
+
+def sweep_leftovers(folder: Path, now: float | None = None) -> int:
+    """Remove the temporary files of dead runs from `folder`; return how many.
+
+    Only names of AtomicFile's own pattern are touched: a file whose writer process is
+    gone, or, for a name without a process id, one untouched for `LEFTOVER_AGE_S`. The
+    files of a run still writing (in this or another live process) are kept.
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0  # no folder yet, or not readable: nothing of ours to sweep
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None:
+            continue
+        with contextlib.suppress(OSError):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            pid = match["pid"]
+            stale = (
+                not _alive(int(pid))
+                if pid is not None
+                else now - entry.stat(follow_symlinks=False).st_mtime > LEFTOVER_AGE_S
+            )
+            if stale:
+                os.unlink(entry.path)
+                removed += 1
+    if removed:
+        log.info("removed %d leftover partial file(s) in %s", removed, folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process has
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -1,135 +1,133 @@
-"""Charts: a horizontal chart sorts by value as asked, and top: N need not show an "Other"
-that dwarfs every bar (issue 20, item 8)."""
+"""Charts cannot take the process down (issue 20, item 1).
+
+Control characters in any text of a chart (a category, a legend value, a chart or an axis
+title) are cleaned before the chart engine sees them: they made vl-convert panic and
+abort the process. The engine draws in a helper process: when it crashes anyway, the
+chart fails with a `RenderError` at its path, the caller lives on and the next chart is
+drawn by a new helper.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+import queue
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from engine.cache import QueryCache
-from engine.chart_render import chart_spec, render_svg
-from engine.definition import ChartElement, ReportDefinition, Theme
-from engine.errors import DefinitionError
-from engine.render import check_report
+from engine import api
+from engine.chart_render import DRAWER
+from engine.document import parse_definition
+from engine.errors import RenderError
+from engine.render import render_report
+from engine.xml_text import xml_text
 
-POINTS = [{"x": "apple", "y": 1}, {"x": "banana", "y": 30}, {"x": "cherry", "y": 7}]
-_LABEL = re.compile(
-    r'<text[^>]*transform="translate\(([-\d.]+),([-\d.]+)\)[^"]*"[^>]*>([^<]*)</text>'
-)
-
-
-def _bar(sort: str, *, horizontal: bool) -> ChartElement:
-    return ChartElement.model_validate(
-        {
-            "type": "chart",
-            "kind": "bar",
-            "horizontal": horizontal,
-            "x": {"expression": "fruit", "sort": sort},
-            "y": {"expression": "amount", "aggregate": "sum"},
-        }
-    )
+CHART = "bands.title.elements[0]"
+HOSTILE = ["plain", "bell\x07", "unit\x1fsep", "nonchar\ufffe", "tab\tok", "esc\x1b[0m"]
 
 
-def _drawn_order(element: ChartElement) -> list[str]:
-    """The category labels as the SVG places them: top to bottom, or left to right."""
-    spec = chart_spec(element, POINTS, Theme(), (300, 200), font_size=9)
-    names = {p["x"] for p in POINTS}
-    labels = [(float(x), float(y), text) for x, y, text in _LABEL.findall(render_svg(spec))]
-    along = 1 if element.horizontal else 0
-    return [label[2] for label in sorted(labels, key=lambda t: t[along]) if label[2] in names]
-
-
-@pytest.mark.parametrize(
-    ("sort", "expected"),
-    [
-        ("-y", ["banana", "cherry", "apple"]),  # by value, largest first
-        ("y", ["apple", "cherry", "banana"]),
-        ("x", ["apple", "banana", "cherry"]),  # by name
-        ("descending", ["cherry", "banana", "apple"]),
-    ],
-)
-@pytest.mark.parametrize("horizontal", [False, True])
-def test_sort_means_the_same_sideways(sort: str, expected: list[str], horizontal: bool) -> None:
-    assert _drawn_order(_bar(sort, horizontal=horizontal)) == expected
-
-
-def test_a_horizontal_spec_sorts_the_categories_by_the_value_axis() -> None:
-    spec = chart_spec(_bar("-y", horizontal=True), POINTS, Theme(), (300, 200), font_size=9)
-    assert spec["encoding"]["y"] == {**spec["encoding"]["y"], "field": "x", "sort": "-x"}
-    assert spec["encoding"]["x"]["field"] == "y"
-
-
-# -- top N and "Other" -------------------------------------------------------------------------
-
-SALES = {"a": 50, "b": 40, "c": 30, **{f"z{i:02}": 10 for i in range(30)}}  # the rest: 300
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def sales(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url: str = request.getfixturevalue(f"{request.param}_url")
+@pytest.fixture(params=["sqlite_url", pytest.param("postgres_url", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest) -> str:
+    """A table of items whose names hold control characters, on SQLite and PostgreSQL."""
+    url = str(request.getfixturevalue(request.param))
     engine = sa.create_engine(url)
     metadata = sa.MetaData()
-    table = sa.Table(
-        "sales", metadata, sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("product", sa.String(10)), sa.Column("amount", sa.Integer),
+    items = sa.Table(
+        "items", metadata,
+        sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text),
+        sa.Column("qty", sa.Integer), sa.Column("bucket", sa.Integer),
     )  # fmt: skip
     metadata.create_all(engine)
     with engine.begin() as connection:
-        rows = [{"product": p, "amount": a} for p, a in SALES.items()]
-        connection.execute(table.insert(), rows)
-    yield engine
+        connection.execute(
+            items.insert(),
+            [{"id": i, "name": HOSTILE[i % len(HOSTILE)], "qty": i, "bucket": i % 4}
+             for i in range(1, 25)],
+        )  # fmt: skip
+    engine.dispose()
+    (Path(request.getfixturevalue("tmp_path")) / "out").mkdir()  # where the tests write
+    return url
+
+
+def _chart_report(title: str = "Sales\x07 by name\x00", axis: str = "Name\x01") -> str:
+    return (
+        "title: Hostile text\nsource: {table: items}\nbands:\n  title:\n    elements:\n"
+        f"      - {{type: chart, kind: bar, title: {_quoted(title)}, height: 40mm,\n"
+        f"         x: {{expression: name, title: {_quoted(axis)}}},\n"
+        "         y: {expression: qty, aggregate: sum},\n"
+        "         color: {expression: name}}\n"
+    )
+
+
+def _quoted(text: str) -> str:
+    return '"' + "".join(f"\\x{ord(c):02x}" if ord(c) < 32 else c for c in text) + '"'
+
+
+def _wait(run: api.Run) -> dict[str, Any]:
+    got: queue.Queue[dict[str, Any]] = queue.Queue()
+    subscription = run.listen(got.put, after=0)
+    try:
+        while (event := got.get(timeout=120))["type"] == "progress":
+            pass
+    finally:
+        subscription.close()
+    return event
+
+
+def test_xml_text_replaces_what_xml_forbids_and_keeps_the_rest() -> None:
+    assert xml_text("a\x00b\x08c\x0b\x0c\x1f\ufffe\uffff\ud800") == "a\ufffdb\ufffdc" + "\ufffd" * 6
+    assert xml_text("tab\t nl\n cr\r é € 𝄞") == "tab\t nl\n cr\r é € 𝄞"
+
+
+def test_control_characters_in_every_chart_text_draw_a_chart(url: str, tmp_path: Path) -> None:
+    """Through the API: the run is done, its PDF written, no partial file left, and the
+    process that served it alive (it could not be, had vl-convert panicked in it)."""
+    out = tmp_path / "out"
+    run = api.start_run(_chart_report(), url, formats=("pdf", "html"), output_dir=out)
+    done = _wait(run)
+    assert done["type"] == "done", done
+    assert sorted(p.suffix for p in out.iterdir()) == [".html", ".pdf"]
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    svg = html[html.index("<svg") : html.index("</svg>") + 6]
+    ET.fromstring(svg)  # well-formed XML: no character XML forbids
+    assert "bell\ufffd" in svg or "bell&#65533;" in svg
+
+
+def test_a_crash_of_the_chart_engine_fails_the_chart_not_the_process(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cleaning bypassed, a control character makes vl-convert abort its process:
+    the run fails with a RenderError naming the chart, leaves no file, and the next chart
+    is drawn by a new helper."""
+    engine = sa.create_engine(url)
+    definition = parse_definition(_chart_report(title="Crash me", axis="Name"))
+    monkeypatch.setattr("engine.chart_render.xml_text", lambda text: text)
+    monkeypatch.setattr("engine.chart_query.xml_text", lambda text: text)
+    DRAWER.start()
+    crashed_pid = DRAWER.pid()
+    with pytest.raises(RenderError) as caught:
+        render_report(definition, engine, tmp_path / "out" / "crash.pdf")
+    [issue] = caught.value.issues
+    assert issue.path == CHART
+    assert "the chart engine crashed" in issue.message
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.undo()
+    again = parse_definition(_chart_report(title=f"After {tmp_path.name}", axis="Name"))
+    result = render_report(again, engine, tmp_path / "out" / "after.pdf")
+    assert result.outputs == [tmp_path / "out" / "after.pdf"]
+    assert DRAWER.pid() not in (None, crashed_pid)
     engine.dispose()
 
 
-def _points(engine: sa.Engine, **chart: Any) -> list[dict[str, Any]]:
-    element = {"type": "chart", "x": {"expression": "product"}, "top": 3, **chart}
-    element.setdefault("y", {"expression": "amount", "aggregate": "sum"})
-    definition = ReportDefinition.model_validate(
-        {
-            "title": "Sales",
-            "source": {"table": "sales"},
-            "bands": {"title": {"elements": [element]}},
-        }
+def test_a_refused_spec_is_an_error_of_its_chart(url: str, tmp_path: Path) -> None:
+    """An axis format the chart engine rejects fails the chart, with the engine's reason."""
+    text = _chart_report(title="Bad format", axis="Name").replace(
+        "aggregate: sum}", "aggregate: sum, format: '%Q%'}"
     )
-    plan, parameters, _ = check_report(definition, engine)
-    assert plan.charts is not None
-    return plan.charts.load(engine, parameters, QueryCache()).points["bands.title.elements[0]"][()]
-
-
-def test_a_bar_chart_leaves_the_rest_out_by_default(sales: sa.Engine) -> None:
-    points = _points(sales, kind="bar")
-    assert {p["x"]: p["y"] for p in points} == {"a": 50, "b": 40, "c": 30}
-
-
-def test_other_true_folds_the_rest_into_one_bar(sales: sa.Engine) -> None:
-    points = _points(sales, kind="bar", other=True)
-    assert {p["x"]: p["y"] for p in points} == {"a": 50, "b": 40, "c": 30, "Other": 300}
-
-
-def test_a_pie_keeps_other_unless_told(sales: sa.Engine) -> None:
-    assert {p["x"] for p in _points(sales, kind="pie")} == {"a", "b", "c", "Other"}
-    assert {p["x"] for p in _points(sales, kind="pie", other=False)} == {"a", "b", "c"}
-
-
-def test_other_false_allows_an_average(sales: sa.Engine) -> None:
-    points = _points(sales, kind="bar", other=False, y={"expression": "amount", "aggregate": "max"})
-    assert {p["x"]: p["y"] for p in points} == {"a": 50, "b": 40, "c": 30}
-
-
-def test_other_is_checked_with_its_path(sales: sa.Engine) -> None:
-    with pytest.raises(DefinitionError) as caught:
-        _points(sales, kind="bar", top=None, other=True)
-    assert [(i.path, i.message) for i in caught.value.issues] == [
-        ("bands.title.elements[0].other", "'other' only applies with top: N")
-    ]
-    with pytest.raises(DefinitionError) as caught:
-        _points(sales, kind="pie", y={"expression": "amount", "aggregate": "avg"})
-    issue = caught.value.issues[0]
-    assert (issue.path, issue.hint) == (
-        "bands.title.elements[0].top",
-        "set other: false to leave the rest out",
-    )
+    engine = sa.create_engine(url)
+    with pytest.raises(RenderError) as caught:
+        render_report(parse_definition(text), engine, tmp_path / "bad.pdf")
+    assert caught.value.issues[0].path == CHART
+    engine.dispose()

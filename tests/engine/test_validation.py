@@ -193,8 +193,8 @@ def test_issues_are_in_document_order_and_each_once(schema: SourceSchema) -> Non
          "bands.page_footer.elements[0]", "a field cannot be placed in a page band"),
         (HEAD + "bands: {detail: {elements: [{type: field, expression: id, format: zz}]}}",
          "bands.detail.elements[0].format", "'zz' is not a preset"),
-        (HEAD + "bands: {detail: {elements: [{type: field, expression: id, width: 900mm}]}}",
-         "bands.detail.elements[0]", "900mm wide but the page leaves 180mm"),
+        (HEAD + "bands: {detail: {elements: [{type: field, expression: id, width: 300mm}]}}",
+         "bands.detail.elements[0]", "300mm wide but the page leaves 180mm"),
         (HEAD + "bands: {summary: {elements: [{type: chart, kind: bar, x: {expression: product},"
          " y: {expression: product, aggregate: sum}}]}}",
          "bands.summary.elements[0].y.aggregate", "cannot sum a non-numeric expression"),
