@@ -361,9 +361,6 @@ class SourceRelationship(_Model):
 
 class Source(_Model):
     table: str = Field(min_length=1, max_length=128)
-    relationships: list[SourceRelationship] = Field(
-        default_factory=list, max_length=200, description="Relationships declared here."
-    )
     filter: str | None = Field(default=None, max_length=4000)
     strategy: Literal["auto", "keyset", "cursor", "offset", "full_read"] = Field(
         default="auto", description="How rows are streamed; auto picks the best allowed."
@@ -402,6 +399,11 @@ class ReportDefinition(_Model):
     title: str = Field(min_length=1, max_length=300)
     description: str | None = None
     source: Source
+    relationships: list[SourceRelationship] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Relationships the source lacks, or new names for its own.",
+    )
     parameters: list[Parameter] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list, max_length=10)
     sort: list[SortKey] = Field(default_factory=list)

@@ -186,7 +186,7 @@ def _with_relationships(
     unknown = schema.unknown_table(source.table, "source.table")
     if unknown is not None:
         raise DefinitionError([unknown])
-    return schema.with_declared(source.relationships, source.table, "source.relationships")
+    return schema.with_declared(definition.relationships, source.table, "relationships")
 
 
 _TOO_MANY = f"more than {MAX_COLUMNS:,} distinct expressions in one report"

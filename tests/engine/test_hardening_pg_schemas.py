@@ -143,10 +143,10 @@ def test_a_table_of_another_schema_is_refused_saying_where_it_is(two_schemas: st
 
 def test_a_declared_relationship_into_another_schema_is_refused(two_schemas: str) -> None:
     declared = "{name: account, columns: [user_id], table: auth.users}"
-    text = LISTING.replace("table: users}", f"table: sessions, relationships: [{declared}]}}")
+    text = LISTING.replace("table: users}", f"table: sessions}}\nrelationships: [{declared}]")
     text = text.replace("expression: name", "expression: id")
     engine = sa.create_engine(two_schemas)
     (issue,) = api.validate(text, engine).issues
     engine.dispose()
-    assert issue.path == "source.relationships[0].table"
+    assert issue.path == "relationships[0].table"
     assert "is in schema 'auth'" in issue.message

@@ -82,14 +82,17 @@ def _rows(url: str, definition: dict[str, Any], schema: SourceSchema | None = No
         engine.dispose()
 
 
-def _listing(*expressions: str, **source: Any) -> dict[str, Any]:
-    return {
+def _listing(*expressions: str, relationships: Any = None) -> dict[str, Any]:
+    listing: dict[str, Any] = {
         "title": "Flights",
-        "source": {"table": "flights", **source},
+        "source": {"table": "flights"},
         "bands": {
             "detail": {"elements": [{"type": "field", "expression": e} for e in expressions]}
         },
     }
+    if relationships is not None:
+        listing["relationships"] = relationships
+    return listing
 
 
 def test_relationships_are_named_after_their_column(flights_url: str) -> None:
@@ -258,17 +261,17 @@ def test_declared_relationships_are_checked_against_the_schema(flights_url: str)
     engine.dispose()
     found = {(i.path, i.message, i.hint) for i in result.issues}
     assert found == {
-        ("source.relationships[0].columns[0]", "unknown column 'orign' in table 'flights'",
+        ("relationships[0].columns[0]", "unknown column 'orign' in table 'flights'",
          "did you mean 'origin'?"),
-        ("source.relationships[1].table", "unknown table 'airport'", "did you mean 'airports'?"),
-        ("source.relationships[2].target_columns[0]", "unknown column 'nam' in table 'airports'",
+        ("relationships[1].table", "unknown table 'airport'", "did you mean 'airports'?"),
+        ("relationships[2].target_columns[0]", "unknown column 'nam' in table 'airports'",
          "did you mean 'name'?"),
-        ("source.relationships[3].columns",
+        ("relationships[3].columns",
          "2 column(s) cannot refer to 1 column(s) of table 'airports'", ""),
-        ("source.relationships[4].from_table", "unknown table 'nowhere'",
+        ("relationships[4].from_table", "unknown table 'nowhere'",
          "expected one of: airports, flights, planes"),
-        ("source.relationships[5].name", "duplicate relationship 'a'", ""),
-        ("source.relationships[6].table", "required", ""),
+        ("relationships[5].name", "duplicate relationship 'a'", ""),
+        ("relationships[6].table", "required", ""),
     }  # fmt: skip
 
 
