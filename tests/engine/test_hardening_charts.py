@@ -85,8 +85,10 @@ def test_control_characters_in_every_chart_text_draw_a_chart(url: str, tmp_path:
     """Through the API: the run is done, its PDF written, no partial file left, and the
     process that served it alive (it could not be, had vl-convert panicked in it)."""
     out = tmp_path / "out"
-    run = api.start_run(_chart_report(), url, formats=("pdf", "html"), output_dir=out)
+    engine = sa.create_engine(url)
+    run = api.start_run(_chart_report(), engine, formats=("pdf", "html"), output_dir=out)
     done = _wait(run)
+    engine.dispose()
     assert done["type"] == "done", done
     assert sorted(p.suffix for p in out.iterdir()) == [".html", ".pdf"]
     html = next(out.glob("*.html")).read_text(encoding="utf-8")
