@@ -275,11 +275,11 @@ def designer_preview(
     return render("designer/_preview.html", page)
 
 
-@get("/previews/{key:str}.svg", sync_to_thread=False)
-def preview_page_svg(key: FromPath[str]) -> Response[bytes]:
+@get("/previews/{name:str}", sync_to_thread=False)
+def preview_page_svg(name: FromPath[str]) -> Response[bytes]:
     """One preview page as an SVG image; its URL is its content's hash, so it never changes."""
     return Response(
-        previews.page_store.get(key),
+        previews.page_store.get(name.removesuffix(".svg")),
         media_type="image/svg+xml",
         headers={"Cache-Control": "private, max-age=86400, immutable"},
     )
