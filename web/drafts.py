@@ -10,7 +10,8 @@ replaces the last valid version. No HTTP types here.
 from __future__ import annotations
 
 import copy
-import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +151,8 @@ def field_list(session: Session, report_id: int) -> tuple[str, list[dict[str, An
 # --- helpers --------------------------------------------------------------------------
 
 
-def _draft(report: Report) -> Draft:
+def _draft(report: Report, document: Document | None = None) -> Draft:
+    """The report's working copy; `document` is its text's, when the caller has it."""
     latest = reports.latest_version(report)
     text = report.draft_text if report.draft_text is not None else (latest.text if latest else "")
     issues = tuple(
@@ -158,7 +160,7 @@ def _draft(report: Report) -> Draft:
     )
     broken = False
     try:
-        document = _load(text)
+        document = _load(text) if document is None else document
     except DefinitionError as error:  # a draft typed in the report page's editor
         document, broken = _load(latest.text) if latest else {}, True
         issues = issues or error.issues
@@ -177,15 +179,16 @@ def _draft(report: Report) -> Draft:
 def _store(session: Session, report: Report, text: str, document: Document) -> Draft:
     issues = _problems(report, document)
     latest = reports.latest_version(report)
-    if latest is not None and not issues and _load(latest.text) == document:
+    if latest is not None and not issues and _parsed(latest.text) == document:
         report.draft_text = None  # back to the newest version: no draft
         report.draft_errors = None
     else:
         report.draft_text = text
         report.draft_errors = [issue.to_dict() for issue in issues]
+        _remember(text, copy.deepcopy(document))
     report.updated_at = utcnow()
     session.commit()
-    return _draft(report)
+    return _draft(report, document)
 
 
 def _problems(report: Report, document: Mapping[str, Any]) -> tuple[Issue, ...]:
@@ -199,16 +202,35 @@ def _load(text: str) -> Document:
     return copy.deepcopy(_parsed(text))
 
 
-@functools.lru_cache(maxsize=64)
+# The same texts (the draft just stored, the newest version) are read on every edit and
+# preview; parsing one costs more than the rest of an edit.
+_documents: OrderedDict[str, Document] = OrderedDict()
+_documents_lock = threading.Lock()
+_DOCUMENTS_KEPT = 64
+
+
 def _parsed(text: str) -> Document:
-    # The same texts (the draft, the newest version) are read on every edit and preview.
+    """The document in `text`, shared: never change it."""
+    with _documents_lock:
+        if text in _documents:
+            _documents.move_to_end(text)
+            return _documents[text]
     try:
         document = yaml.load(text, Loader=_Loader) if text.strip() else {}  # noqa: S506 - safe
     except (yaml.YAMLError, ValueError, RecursionError):
         document = read_yaml(text)  # raises DefinitionError naming the line and column
     if not isinstance(document, dict):
         raise DefinitionError("the definition must be a mapping (title:, source:, bands: ...)")
+    _remember(text, document)
     return document
+
+
+def _remember(text: str, document: Document) -> None:
+    with _documents_lock:
+        _documents[text] = document
+        _documents.move_to_end(text)
+        while len(_documents) > _DOCUMENTS_KEPT:
+            _documents.popitem(last=False)
 
 
 def _dump(document: Mapping[str, Any]) -> str:
