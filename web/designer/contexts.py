@@ -22,6 +22,7 @@ __all__ = (
     "PropertiesUrls",
     "TreeContext",
     "TreeUrls",
+    "error_slots",
     "errors_context",
     "field_picker_context",
     "properties_context",
@@ -135,8 +136,12 @@ def properties_context(
 def errors_context(error: DefinitionError, form: PropertyForm) -> ErrorsContext:
     """The 422 fragment of a save that left the draft invalid."""
     placed, rest = field_errors(error.issues, form)
-    ids = tuple(leaf.id for leaf in form.leaves())
-    return ErrorsContext(ids, placed, tuple(rest))
+    return ErrorsContext(error_slots(form), placed, tuple(rest))
+
+
+def error_slots(form: PropertyForm) -> tuple[str, ...]:
+    """The ids of the inputs that have an error span beside them (hidden ones have none)."""
+    return tuple(leaf.id for leaf in form.leaves() if leaf.kind != "hidden")
 
 
 def field_picker_context(

@@ -26,6 +26,7 @@ from web.designer.contexts import (
     ErrorsContext,
     PropertiesUrls,
     TreeUrls,
+    error_slots,
     errors_context,
     field_picker_context,
     properties_context,
@@ -118,7 +119,7 @@ def apply_properties(
     if draft.issues:
         errors = errors_context(DefinitionError(list(draft.issues)), form)
     else:
-        errors = ErrorsContext(tuple(leaf.id for leaf in form.leaves()), {}, (), draft=False)
+        errors = ErrorsContext(error_slots(form), {}, (), draft=False)
     page = AppliedEdit(
         errors, tree_context(draft.document, path, _tree_urls(report_id)), _status(draft, oob=True)
     )

@@ -181,7 +181,9 @@ def test_errors_fill_and_clear_every_slot_out_of_band(
     html = render(env, errors_context(error, form))
     tags = Elements(html)
     oob = {a["id"]: a for _, a in tags.having("hx-swap-oob")}
-    assert set(oob) == {f"err-{leaf.id}" for leaf in form.leaves()} | {"designer-errors"}
+    shown = [leaf for leaf in form.leaves() if leaf.kind != "hidden"]
+    assert set(oob) == {f"err-{leaf.id}" for leaf in shown} | {"designer-errors"}
+    assert "err-prop-type" not in oob  # a hidden input has no slot: htmx would find no target
     assert "unknown column &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert re.search(r'id="err-prop-kind" hx-swap-oob="true"[^>]*></span>', html)  # cleared
     summary = "unknown group &#39;regoin&#39; (did you mean &#39;region&#39;?)"
