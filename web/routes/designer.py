@@ -222,10 +222,8 @@ def designer_yaml(
 def designer_save(session: NamedDependency[Session], report_id: FromPath[int]) -> Template:
     """Save the draft as a new version: only when it is valid (else 422, nothing saved)."""
     outcome, draft = drafts.save_draft(session, report_id)
-    if outcome.saved:
-        message = f"Saved as version {outcome.version}."
-    else:
-        message = "Not saved: fix the problems first; the last valid version is kept."
+    # Saved, the status says "Saved as version N" itself.
+    message = "" if outcome.saved else "Fix the problems first: the last valid version is kept."
     return render(
         "designer/_status.html", _status(draft, message=message), 200 if outcome.saved else 422
     )
