@@ -61,6 +61,10 @@ def test_the_page_shows_tree_form_status_and_preview_pane(client: Client) -> Non
     assert '{"code":"422","swap":true}' in html  # htmx swaps the 422 fragments
 
 
+def test_the_report_page_opens_the_designer(client: Client) -> None:
+    assert f'href="{DESIGN}"' in client.get(f"/reports/{REPORT}").text
+
+
 def test_the_yaml_tab_shows_the_whole_definition(client: Client) -> None:
     html = client.get(DESIGN, params={"tab": "yaml"}).text
     assert 'id="definition"' in html
