@@ -55,6 +55,7 @@ from web.pages import (
     YamlResult,
 )
 from web.routes._render import render
+from web.thumbnails import Thumbnails
 
 __all__ = (
     "apply_properties",
@@ -219,9 +220,16 @@ def designer_yaml(
 
 
 @post("/reports/{report_id:int}/design/save", sync_to_thread=True)
-def designer_save(session: NamedDependency[Session], report_id: FromPath[int]) -> Template:
-    """Save the draft as a new version: only when it is valid (else 422, nothing saved)."""
+def designer_save(
+    session: NamedDependency[Session],
+    thumbnails: NamedDependency[Thumbnails],
+    report_id: FromPath[int],
+) -> Template:
+    """Save the draft as a new version: only when it is valid (else 422, nothing saved).
+    A saved version gets its gallery thumbnail rendered in the background."""
     outcome, draft = drafts.save_draft(session, report_id)
+    if outcome.saved:
+        thumbnails.request(report_id)
     # Saved, the status says "Saved as version N" itself.
     message = "" if outcome.saved else "Fix the problems first: the last valid version is kept."
     return render(
