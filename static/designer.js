@@ -14,6 +14,20 @@
     });
   });
 
+  // Keep the selected node of the band tree in view (the tree pane scrolls on its own).
+  // Only the pane scrolls, never the window: on a phone the panes are stacked and unbounded.
+  function showSelected() {
+    var pane = document.querySelector(".designer-tree-pane");
+    var selected = pane && pane.querySelector('[aria-current="true"]');
+    if (!selected || pane.scrollHeight <= pane.clientHeight) return;
+    var box = pane.getBoundingClientRect();
+    var item = selected.getBoundingClientRect();
+    if (item.top < box.top) pane.scrollTop += item.top - box.top - 8;
+    else if (item.bottom > box.bottom) pane.scrollTop += item.bottom - box.bottom + 8;
+  }
+  document.addEventListener("DOMContentLoaded", showSelected);
+  document.addEventListener("htmx:afterSettle", showSelected);
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-insert-path]");
     if (!button) return;

@@ -13,6 +13,8 @@ function summary(xhr) {
   var type = xhr.getResponseHeader("content-type") || "";
   if (type.indexOf("text/html") === 0) {
     var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var problem = page.getElementById("problems");  // a designer edit's message
+    if (problem && problem.textContent.trim()) return problem.textContent.trim();
     var heading = page.querySelector("main h1");
     if (heading) return heading.textContent.trim();
   }

@@ -28,7 +28,7 @@ from web.access import access_guard
 from web.bootstrap import prepare
 from web.db import Database
 from web.http_errors import handle_error
-from web.routes import gallery, login, reports, sources
+from web.routes import designer, gallery, login, reports, sources
 from web.routes.api import api_router
 from web.security import add_security_headers
 from web.settings import Settings, is_loopback
@@ -50,6 +50,7 @@ html_router = Router(
     route_handlers=[
         *(getattr(gallery, name) for name in gallery.__all__),
         *(getattr(reports, name) for name in reports.__all__),
+        *(getattr(designer, name) for name in designer.__all__),
         *(getattr(sources, name) for name in sources.__all__),
         *(getattr(login, name) for name in login.__all__),
     ],

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 
 from engine.errors import Issue, QuireError
 from web.access import is_api
-from web.pages import ErrorPage
+from web.pages import EditProblem, ErrorPage
 from web.security import add_security_headers
 
 __all__ = ("STATUS_BY_KIND", "error_body", "handle_error", "status_of")
@@ -29,6 +29,7 @@ STATUS_BY_KIND = {
     "data_source": 422,
     "not_found": 404,
     "conflict": 409,
+    "edit": 422,  # a designer edit that cannot apply; 404 when its path names nothing
     "too_large": 413,
     "timeout": 504,
     "memory": 503,
@@ -36,6 +37,8 @@ STATUS_BY_KIND = {
 
 
 def status_of(error: QuireError) -> int:
+    if getattr(error, "missing", False):  # web.designer.paths.EditError: nothing at the path
+        return 404
     return STATUS_BY_KIND.get(error.kind, 500)
 
 
@@ -58,6 +61,14 @@ def _error_response(request: Request[Any, Any, Any], error: Exception) -> Respon
         return Response(error_body(status, message, issues), status_code=status)
     if status == 401:
         return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
+    if isinstance(error, QuireError) and error.kind == "edit" and request.headers.get("hx-request"):
+        # A designer edit: its message in the page's alert region, the page left as it was.
+        return Template(
+            template_name="designer/_problem.html",
+            context={"page": EditProblem(message)},
+            status_code=status,
+            headers={"HX-Reswap": "none"},
+        )
     page = ErrorPage(status=status, message=message, issues=issues)
     return Template(template_name="error.html", context={"page": page}, status_code=status)
 

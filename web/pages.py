@@ -10,15 +10,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.errors import Issue
+from web.designer.contexts import ErrorsContext, PropertiesContext, TreeContext
 from web.reports import Example, ReportCard
 from web.sources import SourceSummary, TableInfo
 
 __all__ = (
     "TEMPLATES",
+    "AppliedEdit",
+    "DesignerPage",
+    "DesignerWorkspace",
     "DiffPage",
+    "DraftStatus",
+    "EditProblem",
     "ErrorPage",
     "GalleryPage",
     "LoginPage",
+    "PreviewPane",
     "ReportPage",
     "SaveResult",
     "SourcePage",
@@ -26,6 +33,7 @@ __all__ = (
     "SourcesPage",
     "VersionRow",
     "VersionsPage",
+    "YamlResult",
 )
 
 
@@ -143,6 +151,95 @@ class ErrorPage:
     issues: tuple[Issue, ...] = ()
 
 
+@dataclass(frozen=True)
+class DraftStatus:
+    """`designer/_status.html`: how the designer's draft stands to the saved versions.
+
+    `problems` > 0 is an invalid draft ("draft — not saved: N problems"); `unsaved` a
+    valid draft not saved yet; neither, the newest version itself. `message` says what
+    the last action did; `oob` swaps the status in out of band beside another answer.
+    """
+
+    report_id: int
+    version: int | None
+    unsaved: bool
+    problems: int
+    message: str = ""
+    oob: bool = False
+
+
+@dataclass(frozen=True)
+class DesignerWorkspace:
+    """`designer/_workspace.html`: the band tree, the selected node's form and the status;
+    what an edit in the tree re-renders (`#designer`)."""
+
+    tree: TreeContext
+    properties: PropertiesContext
+    status: DraftStatus
+
+
+@dataclass(frozen=True)
+class AppliedEdit:
+    """`designer/_applied.html`: the answer to a property form (200 or 422), all out of
+    band: the error span of every field, the tree (summaries change) and the status."""
+
+    errors: ErrorsContext
+    tree: TreeContext
+    status: DraftStatus
+
+
+@dataclass(frozen=True)
+class EditProblem:
+    """`designer/_problem.html`: an edit that cannot apply, shown in the page's alert."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class YamlResult:
+    """`designer/_yaml_result.html`: the YAML tab's save, its problems beside the text.
+
+    `applied` is false when the text was not even a document (malformed YAML): nothing
+    was stored. Applied with `issues`, it is kept as the draft.
+    """
+
+    status: DraftStatus
+    applied: bool
+    issues: list[Issue]
+
+
+@dataclass(frozen=True)
+class PreviewPane:
+    """`designer/_preview.html`: the first pages (URLs of SVG images) or the preview's error.
+
+    `rows` of `total_rows` when not `complete` makes the banner "first N of M rows".
+    """
+
+    pages: list[str]
+    rows: int = 0
+    total_rows: int | None = None
+    complete: bool = True
+    error: str = ""
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DesignerPage:
+    """`design.html`: the designer of one report: tree, form and preview, or the YAML tab.
+
+    `designer` keys this browser tab's previews (a newer one supersedes an older one);
+    `broken` says the stored draft's YAML does not parse (the YAML tab shows it).
+    """
+
+    report_id: int
+    title: str
+    tab: str  # "design" or "yaml"
+    workspace: DesignerWorkspace
+    text: str
+    designer: str
+    broken: bool = False
+
+
 # Which dataclass each template renders; `web.routes._render.render` enforces it.
 TEMPLATES: dict[str, type] = {
     "gallery.html": GalleryPage,
@@ -156,4 +253,11 @@ TEMPLATES: dict[str, type] = {
     "_source_test.html": SourceTest,
     "login.html": LoginPage,
     "error.html": ErrorPage,
+    "design.html": DesignerPage,
+    "designer/_workspace.html": DesignerWorkspace,
+    "designer/_status.html": DraftStatus,
+    "designer/_applied.html": AppliedEdit,
+    "designer/_problem.html": EditProblem,
+    "designer/_yaml_result.html": YamlResult,
+    "designer/_preview.html": PreviewPane,
 }

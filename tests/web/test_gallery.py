@@ -51,9 +51,11 @@ def test_new_blank_report(client: Client, csrf: dict[str, str]) -> None:
         "/reports", data={"source_id": "1", "example": ""}, headers=csrf, follow_redirects=False
     )
     assert response.status_code == 303
+    assert response.headers["location"].endswith("/design")  # built in the designer
     page = client.get(response.headers["location"])
     assert "Untitled report" in page.text
-    assert "table: categories" in page.text
+    yaml_tab = client.get(response.headers["location"], params={"tab": "yaml"})
+    assert "table: categories" in yaml_tab.text
 
 
 def test_new_report_from_example(client: Client, csrf: dict[str, str]) -> None:

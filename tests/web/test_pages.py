@@ -14,9 +14,17 @@ from typing import Any
 import jinja2
 import pytest
 
-from engine.errors import Issue
+from engine.errors import DefinitionError, Issue
 from web import pages
 from web.app import TEMPLATES_DIR, _jinja
+from web.designer.contexts import (
+    PropertiesUrls,
+    TreeUrls,
+    errors_context,
+    properties_context,
+    tree_context,
+)
+from web.designer.forms import build_form
 from web.reports import Example, ReportCard
 from web.sources import ColumnInfo, ForeignKeyInfo, SourceSummary, TableInfo
 
@@ -29,6 +37,21 @@ TABLE = TableInfo(
     (ColumnInfo("id", "INTEGER", False, True),),
     (ForeignKeyInfo("customer", ("customer_id",), "customers", ("id",)),),
 )
+
+DOCUMENT = {
+    "title": "T",
+    "source": {"table": "orders"},
+    "bands": {"detail": {"elements": [{"type": "field", "expression": "id"}]}},
+}
+ELEMENT = "bands.detail.elements[0]"
+TREE = tree_context(DOCUMENT, ELEMENT, TreeUrls("/s", "/ae", "/r", "/m", "/ab", "/rb", "/ai"))
+PROPERTIES = properties_context(DOCUMENT, ELEMENT, PropertiesUrls("/p", "/f"))
+STATUS = pages.DraftStatus(7, 2, True, 3, "Saved <now>", oob=True)
+WORKSPACE = pages.DesignerWorkspace(TREE, PROPERTIES, STATUS)
+ERRORS = errors_context(DefinitionError([ISSUE]), build_form(DOCUMENT, ELEMENT))
+# The designer's own fragments render the dataclasses of web.designer.contexts, checked in
+# tests/web/designer/test_designer_templates.py; the pages include them.
+DESIGNER_CORE = {f"designer/_{n}.html" for n in ("tree", "properties", "errors", "field_picker")}
 
 # template -> a context; each field's value must show up in the rendered page
 CONTEXTS: dict[str, Any] = {
@@ -47,6 +70,15 @@ CONTEXTS: dict[str, Any] = {
     "_source_test.html": pages.SourceTest(False, "cannot connect"),
     "login.html": pages.LoginPage("/x", "that is not the token"),
     "error.html": pages.ErrorPage(422, "bad", (ISSUE, ISSUE)),
+    "design.html": pages.DesignerPage(
+        7, "Sales & more", "yaml", WORKSPACE, "title: x", "k3y", True
+    ),
+    "designer/_workspace.html": WORKSPACE,
+    "designer/_status.html": STATUS,
+    "designer/_applied.html": pages.AppliedEdit(ERRORS, TREE, STATUS),
+    "designer/_problem.html": pages.EditProblem("no element at <x>"),
+    "designer/_yaml_result.html": pages.YamlResult(STATUS, True, [ISSUE]),
+    "designer/_preview.html": pages.PreviewPane(["/previews/a.svg"], 5, 9, False),
 }
 PAGE_TYPES = pages.TEMPLATES
 
@@ -59,7 +91,8 @@ def _render(name: str, page: Any) -> str:
 
 
 def test_every_template_has_a_context() -> None:
-    templates = {p.name for p in Path(TEMPLATES_DIR).glob("*.html")} - {"base.html"}
+    found = {str(p.relative_to(TEMPLATES_DIR)) for p in Path(TEMPLATES_DIR).rglob("*.html")}
+    templates = found - {"base.html"} - DESIGNER_CORE
     assert templates == set(CONTEXTS) == set(pages.TEMPLATES)
     for name, context in CONTEXTS.items():
         assert isinstance(context, pages.TEMPLATES[name])
@@ -91,6 +124,21 @@ def test_template_fails_on_a_context_that_lacks_fields(name: str) -> None:
 
     with pytest.raises(jinja2.UndefinedError):
         _render(name, Empty())
+
+
+def test_the_designer_pages_show_their_state() -> None:
+    html = _render("designer/_status.html", STATUS)
+    assert "Draft — not saved: 3 problems" in html
+    assert 'hx-swap-oob="true"' in html
+    assert 'hx-post="/reports/7/design/save"' in html and " disabled" in html  # invalid: no save
+    html = _render("designer/_preview.html", CONTEXTS["designer/_preview.html"])
+    assert "First 5 of 9 rows" in html
+    assert '<img class="preview-page" src="/previews/a.svg"' in html
+    error = _render("designer/_preview.html", pages.PreviewPane([], error="<b>down</b>"))
+    assert "&lt;b&gt;down&lt;/b&gt;" in error and "<img" not in error
+    page = _render("design.html", CONTEXTS["design.html"])
+    assert 'id="definition"' in page and "title: x" in page  # the YAML tab
+    assert "k3y" in page and "The draft's YAML does not parse" in page
 
 
 def test_values_are_escaped() -> None:

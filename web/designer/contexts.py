@@ -7,13 +7,11 @@ template may use is written here once, and tests render each one with exactly th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.errors import DefinitionError, Issue
-from engine.schema import SourceSchema
-from web.designer.fields import FieldPath, field_paths
 from web.designer.forms import PropertyForm, build_form, element_types, field_errors
 from web.designer.tree import Tree, band_tree
 
@@ -24,6 +22,7 @@ __all__ = (
     "PropertiesUrls",
     "TreeContext",
     "TreeUrls",
+    "error_slots",
     "errors_context",
     "field_picker_context",
     "properties_context",
@@ -106,11 +105,15 @@ class ErrorsContext(_Context):
 
 @dataclass(frozen=True)
 class FieldPickerContext(_Context):
-    """`designer/_field_picker.html`: the dotted paths from the base table, for one input."""
+    """`designer/_field_picker.html`: the dotted paths from the base table, for one input.
+
+    Each field is one of `engine.api.describe_source(source, table)["fields"]`: its
+    `path`, `type`, `kind` and `nullable`.
+    """
 
     template: ClassVar[str] = "designer/_field_picker.html"
     table: str
-    fields: tuple[FieldPath, ...]
+    fields: tuple[Mapping[str, Any], ...]
     target: str  # the id of the expression input a chosen path goes into
 
 
@@ -133,9 +136,15 @@ def properties_context(
 def errors_context(error: DefinitionError, form: PropertyForm) -> ErrorsContext:
     """The 422 fragment of a save that left the draft invalid."""
     placed, rest = field_errors(error.issues, form)
-    ids = tuple(leaf.id for leaf in form.leaves())
-    return ErrorsContext(ids, placed, tuple(rest))
+    return ErrorsContext(error_slots(form), placed, tuple(rest))
 
 
-def field_picker_context(schema: SourceSchema, table: str, target: str) -> FieldPickerContext:
-    return FieldPickerContext(table, tuple(field_paths(schema, table)), target)
+def error_slots(form: PropertyForm) -> tuple[str, ...]:
+    """The ids of the inputs that have an error span beside them (hidden ones have none)."""
+    return tuple(leaf.id for leaf in form.leaves() if leaf.kind != "hidden")
+
+
+def field_picker_context(
+    table: str, fields: Sequence[Mapping[str, Any]], target: str
+) -> FieldPickerContext:
+    return FieldPickerContext(table, tuple(fields), target)

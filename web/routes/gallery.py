@@ -53,7 +53,7 @@ def new_report(
     settings: NamedDependency[Settings],
     data: URLEncodedBody[NewReportForm],
 ) -> Redirect | Template:
-    """A blank report, or one from an example, bound to the chosen source."""
+    """A blank report, or one from an example, on the chosen source: opened in the designer."""
     try:
         if data.example:
             text = reports.example_text(settings.examples_dir, data.example)
@@ -64,7 +64,7 @@ def new_report(
         return render(
             "gallery.html", _gallery(session, settings, error=str(error)), status_of(error)
         )
-    return Redirect(f"/reports/{report.id}", status_code=303)
+    return Redirect(f"/reports/{report.id}/design", status_code=303)  # build it there
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from engine.catalogue import field_paths
 from engine.errors import DefinitionError, Issue
 from engine.schema import SourceSchema
 from web.designer.contexts import (
@@ -180,7 +181,9 @@ def test_errors_fill_and_clear_every_slot_out_of_band(
     html = render(env, errors_context(error, form))
     tags = Elements(html)
     oob = {a["id"]: a for _, a in tags.having("hx-swap-oob")}
-    assert set(oob) == {f"err-{leaf.id}" for leaf in form.leaves()} | {"designer-errors"}
+    shown = [leaf for leaf in form.leaves() if leaf.kind != "hidden"]
+    assert set(oob) == {f"err-{leaf.id}" for leaf in shown} | {"designer-errors"}
+    assert "err-prop-type" not in oob  # a hidden input has no slot: htmx would find no target
     assert "unknown column &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert re.search(r'id="err-prop-kind" hx-swap-oob="true"[^>]*></span>', html)  # cleared
     summary = "unknown group &#39;regoin&#39; (did you mean &#39;region&#39;?)"
@@ -190,7 +193,8 @@ def test_errors_fill_and_clear_every_slot_out_of_band(
 def test_field_picker_lists_paths_for_its_input(
     env: Environment, demo_schema: SourceSchema
 ) -> None:
-    html = render(env, field_picker_context(demo_schema, "order_lines", "prop-expression"))
+    fields = field_paths(demo_schema, "order_lines")
+    html = render(env, field_picker_context("order_lines", fields, "prop-expression"))
     tags = Elements(html)
     paths = [a["data-insert-path"] for _, a in tags.having("data-insert-path")]
     assert "order.customer.region.name" in paths
@@ -198,10 +202,8 @@ def test_field_picker_lists_paths_for_its_input(
     assert tags.having("data-field-picker")[0][1]["data-target"] == "prop-expression"
 
 
-def test_field_picker_escapes_and_says_when_empty(
-    env: Environment, demo_schema: SourceSchema
-) -> None:
-    html = render(env, field_picker_context(demo_schema, EVIL, "prop-expression"))
+def test_field_picker_escapes_and_says_when_empty(env: Environment) -> None:
+    html = render(env, field_picker_context(EVIL, [], "prop-expression"))
     assert "No columns" in html
     assert "&lt;script&gt;" in html
 

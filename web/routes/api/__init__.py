@@ -2,7 +2,7 @@
 
 from litestar import Router
 
-from web.routes.api import reports, sources
+from web.routes.api import previews, reports, sources
 
 __all__ = ("api_router",)
 
@@ -21,6 +21,8 @@ api_router = Router(
         reports.api_restore_version,
         reports.api_diff,
         reports.api_element,
+        previews.api_preview_report,
+        previews.api_preview_definition,
         sources.api_list_sources,
         sources.api_create_source,
         sources.api_test_source,
