@@ -29,6 +29,7 @@ STATUS_BY_KIND = {
     "data_source": 422,
     "not_found": 404,
     "conflict": 409,
+    "gone": 410,
     "too_large": 413,
     "timeout": 504,
     "memory": 503,
