@@ -93,20 +93,23 @@ def execute(key: int, job: RunJob, send: Send) -> Any:
     from engine.errors import QuireError
 
     rows_by_phase: dict[str, int] = {}
+    extras: dict[str, Any] = {}
+    # The manifest's extras are gathered beside the run (Typst releases the GIL), not
+    # after it: a small run's `done` would otherwise wait for them.
+    gathering = threading.Thread(target=lambda: extras.update(manifest_extras(job)), daemon=True)
+    gathering.start()
 
     def relay(event: dict[str, Any]) -> None:
         if event["type"] == "progress":
             rows_by_phase[event["phase"]] = event.get("rows_done") or 0
         elif event["type"] == "done":
-            event = {**event, "manifest": {**event["manifest"], **extras()}}
-            event["manifest"]["rows_by_phase"] = rows_by_phase
+            gathering.join(30.0)
+            manifest = {**event["manifest"], **extras, "rows_by_phase": rows_by_phase}
+            event = {**event, "manifest": manifest}
         send(("event", key, event))
 
-    def extras() -> dict[str, Any]:
-        return manifest_extras(job)
-
     try:
-        if '"charts"' in job["definition"] or "charts:" in job["definition"]:
+        if "charts" in job["definition"]:  # a cheap look: a false hit costs one warm-up
             from engine.chart_render import warm_up
 
             warm_up()  # once per worker: later chart reports find it warm
