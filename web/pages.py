@@ -194,6 +194,7 @@ class RunState:
     error: str = ""
     error_issues: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    retries: int = 0  # times the database connection was lost and the run resumed
 
     @property
     def finished(self) -> bool:

@@ -288,4 +288,6 @@ def recorded_event(store: RunStore, run_id: int) -> Event:
         event.update(rows=run.rows, pages=run.pages, elapsed_s=run.duration_s)
         if run.error is not None:
             event["error"] = run.error
+        if run.manifest is not None:
+            event["manifest"] = run.manifest
         return event

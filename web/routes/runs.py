@@ -220,6 +220,7 @@ def state_of(event: Event, run_id: int) -> RunState:
     if status == "done":
         percent = 100
     error = event.get("error") or {}
+    manifest = event.get("manifest") or {}
     return RunState(
         run_id=run_id,
         status=status,
@@ -234,7 +235,8 @@ def state_of(event: Event, run_id: int) -> RunState:
         position=event.get("position"),
         error=str(error.get("message", "")),
         error_issues=list(error.get("issues") or []),
-        notes=list((event.get("manifest") or {}).get("notes") or []),
+        notes=list(manifest.get("notes") or []),
+        retries=int((manifest.get("load") or {}).get("retries") or 0),
     )
 
 
@@ -247,7 +249,7 @@ def _panel(run: Run, manager: RunManager, clear: list[str] | None = None) -> Run
 
 def _recorded(run: Run) -> Event:
     event: Event = {"type": run.status, "status": run.status, "rows": run.rows}
-    event.update(pages=run.pages, elapsed_s=run.duration_s, error=run.error)
+    event.update(pages=run.pages, elapsed_s=run.duration_s, error=run.error, manifest=run.manifest)
     return event
 
 

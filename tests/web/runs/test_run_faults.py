@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from litestar.testing import TestClient
 
+from engine.demo_data import generate_demo
 from tests.web.runs.conftest import BASE_URL
 from tests.web.runs.run_helpers import ALL_DATES, add_big_report, follow, report_id, start, wait_for
 from web.app import create_app
@@ -28,6 +30,9 @@ from web.run_manager import CRASHED
 from web.settings import Settings
 
 Client = TestClient  # type: ignore[type-arg]
+POSTGRES_ADMIN_URL = os.environ.get(  # as tests/conftest.py's postgres_url fixture uses
+    "QUIRE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def test_a_worker_killed_mid_run_fails_the_run_and_the_next_run_is_served(
@@ -187,3 +192,36 @@ def test_a_client_that_disconnects_mid_stream_costs_nothing(
         kinds = asyncio.run(watch())  # a later client: current state, then to the end
         assert kinds[-1] == "done"
         assert client.get(f"/api/runs/{run_id}").json()["status"] == "done"
+
+
+def test_a_database_that_goes_away_mid_run_resumes_or_fails_and_the_page_says_which(
+    app_client: Client, postgres_url: str
+) -> None:
+    generate_demo(postgres_url, orders=4_000)
+    source = app_client.post("/api/sources", json={"name": "pg", "url": postgres_url})
+    assert source.status_code == 201, source.text
+    text = Path(__file__).resolve().parents[3].joinpath("examples/sales_by_region.yaml").read_text()
+    body = {"definition": text, "source_id": source.json()["id"]}
+    report = app_client.post("/api/reports", json=body).json()["id"]
+    run_id = start(app_client, report, ALL_DATES)
+    wait_for(app_client, run_id, lambda r: (r["progress"] or {}).get("rows_done", 0) > 0)
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # every connection of the run's database goes
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": sa.engine.make_url(postgres_url).database},
+        )
+    admin.dispose()
+    end = follow(app_client, run_id)[-1]
+    page = app_client.get(f"/runs/{run_id}").text
+    if end["type"] == "done":
+        retries = app_client.get(f"/api/runs/{run_id}").json()["manifest"]["load"]["retries"]
+        assert (retries > 0) == ('id="run-resumed"' in page)
+    else:
+        assert end["type"] == "failed"
+        assert end["error"]["kind"] in ("data_source", "timeout")
+        assert 'id="run-error"' in page
+        assert app_client.get(f"/api/runs/{run_id}/output").status_code == 409
