@@ -1,5 +1,7 @@
 """The `quire` command line: render, check, schema, demo-data, demo.
 
+`quire render` draws a progress bar on stderr when it is a terminal (not with `--quiet`).
+
 Every failure prints one line per problem, naming what and where, and exits non-zero.
 """
 
@@ -10,18 +12,19 @@ import json
 import os
 import re
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from engine.document import load_definition, read_definition_text, report_schema
 from engine.errors import Issue, QuireError
 from engine.render import FORMATS, PAGED
 
-__all__ = ("main",)
+__all__ = ("ProgressBar", "format_progress", "main")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_REPORT = EXAMPLES / "sales_by_region.yaml"
@@ -66,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "--memory-limit", type=_bytes, metavar="SIZE",
         help="stop the run above this much memory, e.g. 2GB or 512MB",
     )  # fmt: skip
+    render.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
+    )
     render.set_defaults(run=_render)
 
     check = commands.add_parser("check", help="validate a definition, print every problem")
@@ -180,22 +186,86 @@ def _bytes(text: str) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from engine.render import connect, render_report
+    from engine.runs import Run
 
     definition = load_definition(args.definition)
     paged = args.format in PAGED
     output = args.output or Path(args.definition.stem + ("-pages" if paged else f".{args.format}"))
     engine = connect(_source(args) or "")
+    run = Run()
+    bar = None if args.quiet or not sys.stderr.isatty() else ProgressBar(sys.stderr)
+    subscription = run.listen(bar.show) if bar else None
     try:
         result = render_report(
             definition, engine, output, given=_params(args.param), fmt=args.format,
-            time_limit_s=args.timeout, memory_limit_bytes=args.memory_limit,
+            control=run, time_limit_s=args.timeout, memory_limit_bytes=args.memory_limit,
         )  # fmt: skip
     finally:
+        if subscription is not None and bar is not None:
+            subscription.close()
+            bar.close()
         engine.dispose()  # a run stopped by a limit must not leave its connections open
     for note in result.notes:
         print(note)
     _report(result.outputs, result.rows, result.pages, result.timings)
     return 0
+
+
+_BAR_GAP_S = 0.1
+
+
+def format_progress(event: dict[str, Any], width: int = 80) -> str:
+    """One line for a progress event, cut to `width`:
+    `loading [####------]  43% 4,000/9,302 rows 57 pages 2,100 rows/s ETA 2.5s`."""
+    rows = int(event.get("rows_done") or 0)
+    expected = event.get("rows_expected")
+    phase = str(event.get("phase") or "")
+    if event.get("status") == "paused":
+        phase = "paused"
+    parts = [f"{phase:<11}"]
+    if expected:
+        fraction = min(rows / expected, 1.0)
+        bar = 10
+        filled = int(bar * fraction)
+        parts.append("[" + "#" * filled + "-" * (bar - filled) + f"] {fraction:4.0%}")
+        parts.append(f"{rows:,}/{expected:,} rows")
+    else:
+        parts.append(f"{rows:,} rows")
+    if event.get("pages"):
+        parts.append(f"{event['pages']:,} pages")
+    if event.get("rate"):
+        parts.append(f"{event['rate']:,.0f} rows/s")
+    if event.get("eta_s") is not None:
+        parts.append(f"ETA {event['eta_s']:.1f}s")
+    return " ".join(parts)[: max(width - 1, 10)]
+
+
+class ProgressBar:
+    """Draws a run's progress events on one line of `stream`; `close()` clears it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._shown_at = 0.0
+        self._drawn = False
+
+    def show(self, event: dict[str, Any]) -> None:
+        """A run listener: draw a progress event (at most 10 a second)."""
+        if event.get("type") != "progress":
+            return
+        now = time.monotonic()
+        if now - self._shown_at < _BAR_GAP_S and event.get("phase") != "writing":
+            return
+        self._shown_at = now
+        width = shutil.get_terminal_size((80, 24)).columns
+        self._stream.write("\r" + format_progress(event, width).ljust(width - 1))
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            width = shutil.get_terminal_size((80, 24)).columns
+            self._stream.write("\r" + " " * (width - 1) + "\r")
+            self._stream.flush()
 
 
 def _report(outputs: list[Path], rows: int, pages: int, timings: dict[str, float]) -> None:

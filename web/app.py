@@ -6,7 +6,10 @@ Handlers stay thin: they take typed input, call one service (`web.reports`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,10 @@ from web.access import access_guard
 from web.bootstrap import prepare
 from web.db import Database
 from web.http_errors import handle_error
-from web.routes import designer, gallery, login, reports, sources
+from web.routes import designer, gallery, login, reports, runs, sources
 from web.routes.api import api_router
+from web.run_manager import EmbeddedRunManager, RunManager
+from web.run_records import RunStore
 from web.security import add_security_headers
 from web.settings import Settings, is_loopback
 from web.thumbnails import Thumbnails
@@ -40,6 +45,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+log = logging.getLogger("quire.web")
 
 
 # One router, registered at once: Litestar 2.25 registers a handler again (and wraps its
@@ -51,6 +57,7 @@ html_router = Router(
         *(getattr(gallery, name) for name in gallery.__all__),
         *(getattr(reports, name) for name in reports.__all__),
         *(getattr(designer, name) for name in designer.__all__),
+        *(getattr(runs, name) for name in runs.__all__),
         *(getattr(sources, name) for name in sources.__all__),
         *(getattr(login, name) for name in login.__all__),
     ],
@@ -76,6 +83,26 @@ def create_app(settings: Settings) -> Litestar:
     def provide_thumbnails() -> Thumbnails:
         return thumbnails
 
+    run_store = RunStore(
+        database, settings.data_dir / "runs", settings.keep_runs, settings.keep_days
+    )
+    interrupted = run_store.mark_interrupted()
+    if interrupted:
+        log.warning(
+            "%d runs left active by the last server process are now interrupted", interrupted
+        )
+    run_store.prune()
+    run_manager: RunManager = EmbeddedRunManager(settings.run_workers, run_store.record)
+
+    def provide_run_store() -> RunStore:
+        return run_store
+
+    def provide_run_manager() -> RunManager:
+        return run_manager
+
+    def end_streams_on_signal() -> None:
+        _chain_exit_signals(run_manager.begin_shutdown)
+
     return Litestar(
         route_handlers=[
             html_router,
@@ -88,8 +115,10 @@ def create_app(settings: Settings) -> Litestar:
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "thumbnails": Provide(provide_thumbnails, sync_to_thread=False),
+            "run_store": Provide(provide_run_store, sync_to_thread=False),
+            "run_manager": Provide(provide_run_manager, sync_to_thread=False),
         },
-        state=State({"settings": settings, "database": database}),
+        state=State({"settings": settings, "database": database, "run_manager": run_manager}),
         guards=[access_guard],
         csrf_config=CSRFConfig(
             secret=settings.secret,
@@ -109,8 +138,26 @@ def create_app(settings: Settings) -> Litestar:
             path="/api/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
-        on_shutdown=[thumbnails.close, database.dispose],
+        on_startup=[run_manager.start, end_streams_on_signal],
+        on_shutdown=[run_manager.close, thumbnails.close, database.dispose],
     )
+
+
+def _chain_exit_signals(begin_shutdown: Callable[[], None]) -> None:
+    """On SIGINT/SIGTERM, end the open SSE streams first, then let the server's own handler
+    run: uvicorn waits for open connections before its shutdown hooks (WEB.md 11)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # a test client's app: no signals there
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            begin_shutdown()
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def _jinja() -> jinja2.Environment:

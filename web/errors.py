@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.errors import QuireError
 
-__all__ = ("Conflict", "NotFound", "TooLarge")
+__all__ = ("Conflict", "Gone", "NotFound", "TooLarge")
 
 
 class NotFound(QuireError):
@@ -23,3 +23,9 @@ class TooLarge(QuireError):
     """A definition or upload over the size limit."""
 
     kind = "too_large"
+
+
+class Gone(QuireError):
+    """Something that existed and was removed, e.g. a run's output after retention."""
+
+    kind = "gone"

@@ -30,6 +30,7 @@ STATUS_BY_KIND = {
     "not_found": 404,
     "conflict": 409,
     "edit": 422,  # a designer edit that cannot apply; 404 when its path names nothing
+    "gone": 410,
     "too_large": 413,
     "timeout": 504,
     "memory": 503,

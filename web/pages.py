@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from engine.errors import Issue
 from web.designer.contexts import ErrorsContext, PropertiesContext, TreeContext
 from web.reports import Example, ReportCard
+from web.runs import ParamField
 from web.sources import SourceSummary, TableInfo
 
 __all__ = (
@@ -25,8 +27,14 @@ __all__ = (
     "ErrorPage",
     "GalleryPage",
     "LoginPage",
+    "Preflight",
     "PreviewPane",
     "ReportPage",
+    "RunFormErrors",
+    "RunPanel",
+    "RunRow",
+    "RunState",
+    "RunsPage",
     "SaveResult",
     "SourcePage",
     "SourceTest",
@@ -70,6 +78,8 @@ class ReportPage:
     version: int | None
     draft_issues: list[Issue]
     versions: list[VersionRow]
+    run_fields: list[ParamField] = field(default_factory=list)
+    formats: tuple[str, ...] = ("pdf",)
 
     @property
     def draft_result(self) -> SaveResult:
@@ -240,6 +250,94 @@ class DesignerPage:
     broken: bool = False
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """`_preflight.html`: how big a run will be; with `confirm`, the question before a big one."""
+
+    report_id: int
+    rows: int
+    pages: int
+    seconds: float
+    bytes: int
+    confirm: bool = False
+    confirm_rows: int = 0
+
+
+@dataclass(frozen=True)
+class RunFormErrors:
+    """`_run_errors.html` (422): the problem beside each input of the run form, and the rest.
+    `names` are every input's parameter name, so old messages are cleared."""
+
+    names: list[str]
+    errors: dict[str, str]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """`_run_state.html`: a run as one of its events shows it (progress or terminal)."""
+
+    run_id: int
+    status: str
+    phase: str = ""
+    percent: int = 0
+    rows_done: int = 0
+    rows_expected: int | None = None
+    pages: int | None = None
+    rate: float = 0.0
+    eta_s: float | None = None
+    elapsed_s: float = 0.0
+    position: int | None = None
+    error: str = ""
+    error_issues: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    retries: int = 0  # times the database connection was lost and the run resumed
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunPanel:
+    """`_run.html` and `run.html`: one run watched live (its SSE stream) with its controls."""
+
+    run_id: int
+    report_id: int
+    report_title: str
+    format: str
+    state: RunState
+    clear: list[str] = field(default_factory=list)  # run-form inputs whose errors to clear
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run in a history table."""
+
+    id: int
+    report_id: int
+    report_title: str
+    status: str
+    format: str
+    parameters: dict[str, Any]
+    created_at: datetime
+    duration_s: float | None
+    rows: int | None
+    pages: int | None
+    bytes: int | None
+    strategy: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """`runs.html`: the runs of one report (`report_id`) or of all reports."""
+
+    title: str
+    report_id: int | None
+    runs: list[RunRow]
+
+
 # Which dataclass each template renders; `web.routes._render.render` enforces it.
 TEMPLATES: dict[str, type] = {
     "gallery.html": GalleryPage,
@@ -260,4 +358,10 @@ TEMPLATES: dict[str, type] = {
     "designer/_problem.html": EditProblem,
     "designer/_yaml_result.html": YamlResult,
     "designer/_preview.html": PreviewPane,
+    "_preflight.html": Preflight,
+    "_run_errors.html": RunFormErrors,
+    "_run_state.html": RunState,
+    "_run.html": RunPanel,
+    "run.html": RunPanel,
+    "runs.html": RunsPage,
 }

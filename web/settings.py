@@ -26,6 +26,9 @@ class Settings:
     `database_url` is the app database (default: a SQLite file in the data dir); `token`
     is the access token every request must carry when set; `secret` signs cookies and
     CSRF tokens (default: a random key kept in the data dir, so sessions survive restarts).
+    `run_workers` is the size of the pool of run processes (default: the CPU count);
+    `keep_runs` and `keep_days` bound the finished runs kept with their outputs;
+    `confirm_rows` is the estimated size above which the run form asks first.
     """
 
     data_dir: Path = Path("quire-data")
@@ -37,6 +40,10 @@ class Settings:
     max_body_bytes: int = 1_000_000
     demo_orders: int = 20_000
     examples_dir: Path = EXAMPLES_DIR
+    run_workers: int = field(default_factory=lambda: max(os.cpu_count() or 1, 1))
+    keep_runs: int = 200  # finished runs kept (with their outputs); older ones are removed
+    keep_days: float = 30.0  # ... and none older than this
+    confirm_rows: int = 200_000  # the run form asks before a run estimated above this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -79,6 +86,10 @@ _ENV: dict[str, Any] = {
     "secret": str,
     "max_body_bytes": int,
     "demo_orders": int,
+    "run_workers": int,
+    "keep_runs": int,
+    "keep_days": float,
+    "confirm_rows": int,
 }
 
 

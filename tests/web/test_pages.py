@@ -26,6 +26,7 @@ from web.designer.contexts import (
 )
 from web.designer.forms import build_form
 from web.reports import Example, ReportCard
+from web.runs import ParamField
 from web.sources import ColumnInfo, ForeignKeyInfo, SourceSummary, TableInfo
 
 SOURCE = SourceSummary(1, "Shop <db>", "postgresql://u:***@h/db", "postgresql", 2)
@@ -37,6 +38,14 @@ TABLE = TableInfo(
     (ColumnInfo("id", "INTEGER", False, True),),
     (ForeignKeyInfo("customer", ("customer_id",), "customers", ("id",)),),
 )
+RUN_STATE = pages.RunState(3, "running", "loading", 40, 4_000, 9_302, 57, 2_100.0, 2.5, 1.9)
+RUN_FAILED = pages.RunState(
+    3, "failed", error="database gone <x>", error_issues=[{"path": "p", "message": "m"}] * 2
+)
+RUN_ROW = pages.RunRow(
+    3, 7, "Sales & more", "done", "pdf", {"start": "2025-10-01"}, datetime(2026, 1, 2),
+    1.5, 9_302, 135, 839_423, "keyset", "",
+)  # fmt: skip
 
 DOCUMENT = {
     "title": "T",
@@ -60,7 +69,21 @@ CONTEXTS: dict[str, Any] = {
     ),
     "_cards.html": pages.GalleryPage([CARD], ["finance"]),
     "report.html": pages.ReportPage(
-        7, "Sales & more", "By region", ["finance"], SOURCE, "title: x\n", 2, [ISSUE], [VERSION]
+        7,
+        "Sales & more",
+        "By region",
+        ["finance"],
+        SOURCE,
+        "title: x\n",
+        2,
+        [ISSUE],
+        [VERSION],
+        [
+            ParamField("start", "From", "date", "2025-10-01"),
+            ParamField("ok", "OK", "checkbox", "true"),
+            ParamField("region", "Region", "select", "West", ("West", "East")),
+        ],
+        ("pdf", "csv"),
     ),
     "_save_result.html": pages.SaveResult(False, None, [ISSUE]),
     "versions.html": pages.VersionsPage(7, "Sales & more", [VERSION, VERSION]),
@@ -79,6 +102,12 @@ CONTEXTS: dict[str, Any] = {
     "designer/_problem.html": pages.EditProblem("no element at <x>"),
     "designer/_yaml_result.html": pages.YamlResult(STATUS, True, [ISSUE]),
     "designer/_preview.html": pages.PreviewPane(["/previews/a.svg"], 5, 9, False),
+    "_preflight.html": pages.Preflight(7, 92_635, 1_333, 4.4, 8_000_000, True, 50_000),
+    "_run_errors.html": pages.RunFormErrors(["start", "end"], {"start": "not a date <x>"}, "bad"),
+    "_run_state.html": RUN_FAILED,
+    "_run.html": pages.RunPanel(3, 7, "Sales & more", "pdf", RUN_STATE, ["start"]),
+    "run.html": pages.RunPanel(3, 7, "Sales & more", "csv", RUN_FAILED),
+    "runs.html": pages.RunsPage("Runs of Sales & more", 7, [RUN_ROW]),
 }
 PAGE_TYPES = pages.TEMPLATES
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ("Base", "DataSource", "Report", "ReportVersion", "Run", "utcnow")
@@ -83,7 +83,11 @@ class ReportVersion(Base):
 
 
 class Run(Base):
-    """A run of a report version (the run manager that fills it comes later)."""
+    """A run of a report version: what was asked, how it went, where its output is.
+
+    `status` is queued, running, paused, done, failed, cancelled or interrupted (left
+    active by a server that stopped). `manifest` is what makes a finished run reproducible.
+    """
 
     __tablename__ = "runs"
 
@@ -92,7 +96,7 @@ class Run(Base):
     version_id: Mapped[int | None] = mapped_column(
         ForeignKey("report_versions.id", ondelete="SET NULL")
     )
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     format: Mapped[str] = mapped_column(String(10), default="pdf")
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -100,5 +104,13 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     error: Mapped[dict[str, Any] | None] = mapped_column()
     output_path: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    rows: Mapped[int | None] = mapped_column()
+    pages: Mapped[int | None] = mapped_column()
+    bytes: Mapped[int | None] = mapped_column()
+    strategy: Mapped[str | None] = mapped_column(String(20))
+    manifest: Mapped[dict[str, Any] | None] = mapped_column()
+    definition_version: Mapped[int | None] = mapped_column()
+    definition_hash: Mapped[str | None] = mapped_column(String(64))
 
     report: Mapped[Report] = relationship(back_populates="runs")

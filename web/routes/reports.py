@@ -10,8 +10,10 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import File, Redirect, Template
 from sqlalchemy.orm import Session
 
+from engine import api
+from engine.document import parse_definition
 from engine.errors import Issue
-from web import reports, sources
+from web import reports, runs, sources
 from web.db.models import Report
 from web.errors import NotFound
 from web.pages import DiffPage, ReportPage, SaveResult, VersionRow, VersionsPage
@@ -157,6 +159,8 @@ def _report_page(session: NamedDependency[Session], report: Report) -> ReportPag
         version=latest.number if latest else None,
         draft_issues=issues,
         versions=_version_rows(report),
+        run_fields=runs.param_fields(parse_definition(latest.text)) if latest else [],
+        formats=tuple(api.FORMATS),
     )
 
 

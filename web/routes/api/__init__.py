@@ -1,8 +1,8 @@
-"""The JSON API for automation, under /api: reports and data sources."""
+"""The JSON API for automation, under /api: reports, data sources and runs."""
 
 from litestar import Router
 
-from web.routes.api import previews, reports, sources
+from web.routes.api import previews, reports, runs, sources
 
 __all__ = ("api_router",)
 
@@ -27,5 +27,6 @@ api_router = Router(
         sources.api_create_source,
         sources.api_test_source,
         sources.api_source_schema,
+        *(getattr(runs, name) for name in runs.__all__),
     ],
 )
