@@ -252,7 +252,7 @@ class EmbeddedRunManager:
         while True:
             try:
                 message = worker.conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError, TypeError):  # TypeError: closed by close() mid-read
                 break
             if message[0] == "ready":
                 worker.ready.set()
