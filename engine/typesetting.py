@@ -33,7 +33,7 @@ from engine.errors import RenderError
 from engine.layout import PAPER_MM
 from engine.page_stamps import Texts, shape, specimens
 from engine.pdf_join import PdfJoiner
-from engine.typst_worker import TypstFailed, WorkerPool
+from engine.typst_worker import TypstFailed, run_pool
 from engine.typst_writer import TypstLayout
 
 __all__ = ("SEGMENT_RECORDS", "SegmentedTypesetter")
@@ -134,7 +134,7 @@ class SegmentedTypesetter:
         self.model = _HeightModel(paper_height - page["margin"]["top"] - page["margin"]["bottom"])
         self._top = page["margin"]["top"]  # where a page's first record starts
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quire-typeset")
-        self._workers = WorkerPool(threads)  # the compiles themselves, in processes
+        self._workers = run_pool()  # the compiles themselves, in processes
         self._threads = threads
         self._pending: deque[Record] = deque()
         self._open: list[Record] = []  # the group headers open before _pending
@@ -177,8 +177,10 @@ class SegmentedTypesetter:
     def finish(self) -> tuple[Path, int]:
         """Typeset what is left, number the pages, complete the joined PDF; it and its pages."""
         self._input_done = True
-        # What is left is cut in one piece per worker, so that none waits for the last.
-        share = -(-len(self._pending) // self._threads)
+        # What is left is cut in one piece per worker that is free (per worker when none
+        # is), so that none waits for the last.
+        idle = self._threads - len(self._flight)
+        share = -(-len(self._pending) // (idle if idle > 0 else self._threads))
         self._tail = min(self.segment_records, max(share, _TAIL_RECORDS))
         self._kept()
         try:
@@ -193,11 +195,9 @@ class SegmentedTypesetter:
             return self.folder / "report.pdf", self._pages
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._workers.close()
 
     def discard(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._workers.close()
         self._joiner.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -47,6 +47,7 @@ __all__ = (
     "TypstFailed",
     "WorkerPool",
     "compile_slot",
+    "run_pool",
     "set_compile_budget",
     "typst_fonts",
     "typst_message",
@@ -184,6 +185,26 @@ class WorkerPool:
                     self._forker = _Forker(self._share)
                 forker = self._forker
             return forker.call(name, args)
+
+
+_RUN_POOLS: dict[int, WorkerPool] = {}  # by process id: a forked child starts its own
+_RUN_POOLS_LOCK = threading.Lock()
+
+
+def run_pool() -> WorkerPool:
+    """The pool every run of this process shares, kept for the process's life: a run then
+    pays nothing to start its forking process (importing typst, scanning the fonts), which
+    is most of a small report's fixed cost in a warm server. Its size is not a limit of its
+    own: the process's compile budget bounds it."""
+    with _RUN_POOLS_LOCK:
+        pid = os.getpid()
+        if pid not in _RUN_POOLS:
+            _RUN_POOLS.clear()  # a parent's pool, inherited by a fork: its pipes are not ours
+            _RUN_POOLS[pid] = WorkerPool(_UNBOUNDED)
+        return _RUN_POOLS[pid]
+
+
+_UNBOUNDED = 1 << 16  # for the shared pool: the compile budget is what bounds it
 
 
 class _Forker:

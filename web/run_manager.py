@@ -7,9 +7,10 @@ bounded pool (`web.run_worker`), never in a server thread: pure-Python work ther
 starve the event loop, and a native crash would take the server down. Extra runs wait in
 a queue and know their position. A relay thread per worker blocks on its pipe (which
 releases the GIL), records each run's state and hands events to the SSE subscribers'
-queues with `call_soon_threadsafe`; the subscribers' side (`events`) coalesces progress
-to at most 10 events a second, repeats the state at least every 250 ms while a run is
-active, and sends a keep-alive comment when nothing else was sent for 15 s.
+queues with `call_soon_threadsafe`. The subscribers' side (`events`) sends a new status
+(started, paused, resumed) at once, coalesces progress to at most 10 events a second,
+repeats the state at least every 250 ms while a run is active, and sends a keep-alive
+comment when nothing else was sent for 15 s.
 """
 
 from __future__ import annotations
@@ -379,8 +380,11 @@ class EmbeddedRunManager:
                 if event.get("type") in TERMINAL:
                     yield event
                     return
-                if pending is None and time.monotonic() - sent_at >= MIN_GAP_S:
-                    last, last_at = event, time.monotonic()
+                # A new status (started, paused, resumed) goes at once: it answers what the
+                # user did or waits for. Progress within a status is coalesced.
+                moved = event.get("status") != last.get("status")
+                if moved or (pending is None and time.monotonic() - sent_at >= MIN_GAP_S):
+                    last, last_at, pending = event, time.monotonic(), None
                     yield event
                     sent_at = last_at
                 else:

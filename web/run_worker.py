@@ -51,6 +51,9 @@ def serve(conn: Connection) -> None:
         with send_lock:
             conn.send(message)
 
+    from engine.typst_worker import run_pool
+
+    run_pool()  # its Typst process starts now, not in the first run
     runs: dict[int, Any] = {}
     send(("ready", os.getpid()))
     while True:

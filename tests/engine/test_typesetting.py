@@ -26,8 +26,9 @@ from engine.page_stamps import PageStamps
 from engine.pdf_join import PdfJoiner
 from engine.pipeline import run_pipeline
 from engine.render import check_report
+from engine.sinks import typst_sink
 from engine.sinks.typst_sink import TypstSink
-from engine.typst_worker import TypstFailed, WorkerPool
+from engine.typst_worker import TypstFailed, WorkerPool, run_pool
 from engine.typst_writer import TypstLayout, compile_source
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -470,6 +471,26 @@ def test_small_reports_are_typeset_in_one_piece(demo: sa.Engine, tmp_path: Path)
     sink, pages, _ = _render(demo, definition, {}, tmp_path / "list.pdf", 1000)
     assert sink.segments == 0
     assert pages
+
+
+def test_a_report_of_less_than_a_segment_a_process_is_typeset_in_a_share_each(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From SPLIT_ROWS rows, a small report is cut in one share per process, typeset side
+    by side (no third piece for the groups' records), and is the one-document PDF."""
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    given = {"start": "2025-06-01"}
+    whole_sink, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
+    monkeypatch.setattr(typst_sink, "SPLIT_ROWS", 100)
+    sink, shared, _ = _render(demo, definition, given, tmp_path / "shared.pdf", 10**6)
+    assert whole_sink.segments == 0
+    assert sink.segments == 2 and sink.repairs == 0
+    forker = run_pool()._forker
+    assert forker is not None and not forker.ended  # kept for the next run, not restarted
+    _render(demo, definition, given, tmp_path / "again.pdf", 10**6)
+    assert run_pool()._forker is forker
+    assert len(shared) == len(whole) > 2
+    assert _placed(tmp_path / "shared.pdf") == _placed(tmp_path / "whole.pdf")
 
 
 @pytest.mark.parametrize("given", [{}, {"min_price": 10**9}], ids=["rows", "no rows"])

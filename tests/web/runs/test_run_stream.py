@@ -68,6 +68,25 @@ def test_a_fast_run_is_coalesced_to_at_most_ten_events_a_second() -> None:
     assert manager.events(1) is None  # finished: not active any more
 
 
+def test_a_new_status_is_sent_at_once_not_held_for_the_rate_limit() -> None:
+    manager, active, _ = _manager()
+    queued = {"seq": 0, "type": "progress", "status": "queued", "elapsed_s": 0.0}
+    with manager._lock:
+        manager._set(active, queued)
+    started = {"seq": 1, "type": "progress", "status": "running", "elapsed_s": 0.0}
+    more = {"seq": 2, "type": "progress", "status": "running", "rows_done": 5, "elapsed_s": 0.0}
+    paused = {"seq": 3, "type": "progress", "status": "paused", "elapsed_s": 0.0}
+    done = {"seq": 4, "type": "done", "status": "done", "rows": 5}
+    _emit(manager, active, [started, more, paused, done], 0.01)
+    got = asyncio.run(_collect(manager))
+    at = {e.get("seq"): t for t, e in got}
+    assert [e["status"] for _, e in got][:2] == ["queued", "running"]
+    assert at[1] < 0.05  # not 0.1 s after the queued state
+    assert at[3] - at[1] < 0.09  # the pause too, though progress came between
+    assert 2 not in at  # that progress was superseded by the pause before it was due
+    assert got[-1][1]["type"] == "done"
+
+
 def test_a_slow_run_repeats_its_state_at_least_every_250_ms() -> None:
     manager, active, _ = _manager()
     done = {"seq": 2, "type": "done", "status": "done", "rows": 1}
