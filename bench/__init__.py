@@ -1,7 +1,11 @@
 """Benchmarks that print comparable figures: ratios against a baseline measured in the same run."""
 
 import json
+import logging
 from typing import Any
+
+# A line per request the benchmarks make would bury their figures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def print_figures(figures: dict[str, Any], as_json: bool) -> None:
