@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from web.settings import Settings, is_loopback
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from web.settings import Settings, SettingsError, is_loopback
 
 __all__ = ("SHUTDOWN_GRACE_S", "add_serve_command", "serve")
 
@@ -32,7 +35,11 @@ def add_serve_command(commands: Any) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+    try:
+        settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not is_loopback(settings.host) and not settings.token:
         print(
             f"error: --host {settings.host}: refusing to listen beyond this machine without an "
@@ -45,7 +52,11 @@ def serve(args: argparse.Namespace) -> int:
     from web.app import create_app
 
     print(f"preparing {settings.data_dir} ...", flush=True)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SQLAlchemyError as error:
+        print(f"error: {_database_problem(settings, error)}", file=sys.stderr)
+        return 2
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
     print(f"Quire is running at http://{shown}:{settings.port}", flush=True)
     uvicorn.run(
@@ -56,3 +67,12 @@ def serve(args: argparse.Namespace) -> int:
         log_level="info",
     )
     return 0
+
+
+def _database_problem(settings: Settings, error: SQLAlchemyError) -> str:
+    """What is wrong with the app database, its URL shown without its password."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if isinstance(error, ArgumentError):
+        return f"QUIRE_DATABASE_URL: not a database URL ({reason})"
+    shown = make_url(settings.app_database_url).render_as_string(hide_password=True)
+    return f"cannot open the app database {shown}: {reason}"

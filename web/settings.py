@@ -7,6 +7,7 @@ frozen: the app is built from one value and never reads the environment again.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -14,9 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ("EXAMPLES_DIR", "Settings", "is_loopback")
+__all__ = ("EXAMPLES_DIR", "Settings", "SettingsError", "is_loopback")
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+class SettingsError(ValueError):
+    """A setting's value cannot be used; the message names the variable and the value."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,20 @@ class Settings:
         for name, convert in _ENV.items():
             raw = env.get(f"QUIRE_{name.upper()}")
             if raw:
-                values[name] = convert(raw)
+                values[name] = _converted(f"QUIRE_{name.upper()}", raw, convert)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise `SettingsError` for a value out of its range."""
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                where = "--port or QUIRE_PORT" if name == "port" else f"QUIRE_{name.upper()}"
+                bound = f"{low} or more" if high == _NO_LIMIT else f"between {low} and {high}"
+                raise SettingsError(f"{where}: must be {bound}, not {value}")
 
     @property
     def app_database_url(self) -> str:
@@ -91,6 +107,29 @@ _ENV: dict[str, Any] = {
     "keep_days": float,
     "confirm_rows": int,
 }
+
+
+_NO_LIMIT = float("inf")
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("port", 1, 65535),
+    ("max_body_bytes", 1, _NO_LIMIT),
+    ("demo_orders", 1, _NO_LIMIT),
+    ("run_workers", 1, _NO_LIMIT),
+    ("keep_runs", 0, _NO_LIMIT),
+    ("keep_days", 0, _NO_LIMIT),
+    ("confirm_rows", 0, _NO_LIMIT),
+)
+_KINDS = {int: "a whole number", float: "a number"}
+
+
+def _converted(variable: str, raw: str, convert: Any) -> Any:
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise SettingsError(f"{variable}: must be {_KINDS[convert]}, not '{raw}'") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"{variable}: must be {_KINDS[convert]}, not '{raw}'")
+    return value
 
 
 def is_loopback(host: str) -> bool:

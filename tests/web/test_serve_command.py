@@ -60,3 +60,40 @@ def test_serve_refuses_other_addresses_without_a_token(
     assert serve(args) == 2
     assert "QUIRE_TOKEN" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # refused before touching anything
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QUIRE_PORT", "abc", "QUIRE_PORT: must be a whole number, not 'abc'"),
+        ("QUIRE_PORT", "70000", "--port or QUIRE_PORT: must be between 1 and 65535, not 70000"),
+        ("QUIRE_RUN_WORKERS", "0", "QUIRE_RUN_WORKERS: must be 1 or more, not 0"),
+        ("QUIRE_KEEP_DAYS", "nan", "QUIRE_KEEP_DAYS: must be a number, not 'nan'"),
+        ("QUIRE_KEEP_DAYS", "inf", "QUIRE_KEEP_DAYS: must be a number, not 'inf'"),
+        ("QUIRE_DATABASE_URL", "bad", "QUIRE_DATABASE_URL: not a database URL"),
+    ],
+)
+def test_a_bad_setting_is_named_and_nothing_starts(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    args = argparse.Namespace(host=None, port=None, data_dir=tmp_path / "d")
+    assert serve(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_app_database_that_cannot_be_opened_is_named_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql://quire_nobody:sekrit@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    monkeypatch.setenv("QUIRE_DATABASE_URL", url)
+    args = argparse.Namespace(host=None, port=None, data_dir=tmp_path / "d")
+    assert serve(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the app database postgresql://quire_nobody:***@127.0.0.1:1/nowhere" in err
+    assert "sekrit" not in err
