@@ -71,6 +71,7 @@ __all__ = (
     "open_source",
     "output_name",
     "preview",
+    "record_rates",
     "start_run",
     "validate",
 )
@@ -228,6 +229,12 @@ def estimate(
     engine = open_source(source)
     model, plan, parameters = _checked(definition, source_schema(engine), params)
     return _estimate(model, engine, plan, parameters, exact=exact)
+
+
+def record_rates(rows: int, pages: int, seconds: float, pdf_bytes: int) -> None:
+    """Teach `estimate` from a PDF run that ran in another process (a web app's run
+    worker): its rows, pages, seconds and bytes. Runs started here teach it themselves."""
+    RATES.record(rows, pages, seconds, pdf_bytes)
 
 
 # -- runs ---------------------------------------------------------------------------------------

@@ -161,13 +161,27 @@ def _chain_exit_signals(begin_shutdown: Callable[[], None]) -> None:
 
 
 def _jinja() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a missing context field fails, never renders blank
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["filesize"] = file_size
+    return environment
+
+
+def file_size(size: int) -> str:
+    """A size as people read it: 980 B, 12.4 KB, 3.1 MB (units of 1,024)."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
 
 
 def _allowed_hosts(settings: Settings) -> AllowedHostsConfig | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine import api
 from web.db import Database
 from web.db.models import Run, utcnow
 
@@ -73,6 +74,7 @@ class RunStore:
             run.bytes = sum(_size(p) for p in outputs)
             run.manifest = event.get("manifest")
             run.strategy = ((run.manifest or {}).get("load") or {}).get("strategy")
+            _teach_estimates(run, event)
         elif event["type"] == "failed":
             run.error = event.get("error")
         elif event["type"] == "interrupted":
@@ -109,6 +111,15 @@ class RunStore:
         """Remove a run's row (in `session`, committed by the caller) and its output."""
         session.execute(sa.delete(Run).where(Run.id == run_id))
         shutil.rmtree(self.output_dir(run_id), ignore_errors=True)
+
+
+def _teach_estimates(run: Run, event: dict[str, Any]) -> None:
+    """A finished PDF run's rates, for the run form's estimates here: runs execute in worker
+    processes, whose own rates the server would never see."""
+    timings = (run.manifest or {}).get("timings") or {}
+    seconds = timings.get("total_s") or event.get("elapsed_s") or 0.0
+    if run.format == "pdf" and run.rows and run.pages and run.bytes:
+        api.record_rates(run.rows, run.pages, float(seconds), run.bytes)
 
 
 def _size(path: Path) -> int:

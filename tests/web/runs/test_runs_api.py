@@ -10,6 +10,7 @@ from pathlib import Path
 from litestar.testing import TestClient
 from pypdf import PdfReader
 
+from engine.estimate import RATES
 from tests.web.runs.run_helpers import ALL_DATES, add_big_report, follow, report_id, start, wait_for
 
 Client = TestClient  # type: ignore[type-arg]
@@ -75,6 +76,17 @@ def test_the_manifest_records_what_makes_the_run_reproducible(app_client: Client
     assert manifest["versions"]["database"].startswith("sqlite 3.")
     html_manifest = app_client.get(f"/runs/{run_id}/manifest.json").json()
     assert html_manifest == manifest
+
+
+def test_a_run_finished_in_a_worker_teaches_the_servers_estimates(app_client: Client) -> None:
+    """Runs execute in worker processes; the run form's time estimate is made here."""
+    run_id = start(app_client, report_id(app_client), ALL_DATES)
+    follow(app_client, run_id)
+    run = app_client.get(f"/api/runs/{run_id}").json()
+    assert RATES.measured
+    rows, pages, seconds, size = RATES._runs[-1]
+    assert (rows, pages, size) == (run["rows"], run["pages"], run["bytes"])
+    assert 0 < seconds <= run["duration_s"]
 
 
 def test_runs_are_listed_newest_first_and_by_report(app_client: Client) -> None:
