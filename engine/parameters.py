@@ -72,15 +72,20 @@ def coerce_value(kind: str, raw: Any, choices: Sequence[str] | None = None) -> A
     try:
         if kind in ("string", "choice"):
             value = str(text)
+            if len(value) > MAX_STRING_LENGTH:
+                raise ValueError(
+                    f"{_shown(value)} is too long ({len(value):,} characters; "
+                    f"at most {MAX_STRING_LENGTH:,})"
+                )
             if kind == "choice" and choices and value not in choices:
-                raise ValueError(f"'{value}' is not one of: {', '.join(choices)}")
+                raise ValueError(f"{_shown(value)} is not one of: {', '.join(choices)}")
             return value
         if kind == "integer":
             if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
                 raise ValueError
             number = int(text)
             if not -(2**63) <= number < 2**63:
-                raise ValueError(f"'{raw}' is too large for an integer (at most 64 bits)")
+                raise ValueError(f"{_shown(raw)} is too large for an integer (at most 64 bits)")
             return number
         if kind == "decimal":
             if isinstance(text, bool):
@@ -100,7 +105,7 @@ def coerce_value(kind: str, raw: Any, choices: Sequence[str] | None = None) -> A
     except (ValueError, TypeError, ArithmeticError) as error:
         if str(error).startswith("'"):
             raise
-        raise ValueError(f"'{raw}' is not a valid {kind}{_EXAMPLES.get(kind, '')}") from None
+        raise ValueError(f"{_shown(raw)} is not a valid {kind}{_EXAMPLES.get(kind, '')}") from None
 
 
 _EXAMPLES = {
@@ -113,16 +118,26 @@ _EXAMPLES = {
 
 
 MAX_DECIMAL_EXPONENT = 1000  # beyond this a "number" is a mistake, and costly to compute with
+MAX_STRING_LENGTH = 10_000  # characters of a string parameter: a filter value, not a document
+_SHOWN = 40  # characters of a bad value an error message repeats
+
+
+def _shown(raw: Any) -> str:
+    """The value a message names, quoted, cut short: a message must not repeat a megabyte."""
+    text = str(raw)
+    return f"'{text[:_SHOWN]}…'" if len(text) > _SHOWN else f"'{text}'"
 
 
 def _decimal(raw: Any, value: Decimal) -> Decimal:
     """A finite decimal of sensible size: NaN, infinities and 1e999999999 are refused."""
     if not value.is_finite():
-        raise ValueError(f"'{raw}' is not a number a report can use (expected a finite number)")
+        raise ValueError(
+            f"{_shown(raw)} is not a number a report can use (expected a finite number)"
+        )
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite
     if abs(exponent) > MAX_DECIMAL_EXPONENT or abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
-        raise ValueError(f"'{raw}' is out of range (at most {MAX_DECIMAL_EXPONENT} digits)")
+        raise ValueError(f"{_shown(raw)} is out of range (at most {MAX_DECIMAL_EXPONENT} digits)")
     return value
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from litestar import Litestar, Response, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -27,9 +27,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session
 
+from engine.errors import Issue
 from web.access import access_guard
 from web.bootstrap import prepare
 from web.db import Database
+from web.errors import NotFound
 from web.http_errors import handle_error
 from web.routes import designer, gallery, login, reports, runs, sources
 from web.routes.api import api_router
@@ -130,6 +132,7 @@ def create_app(settings: Settings) -> Litestar:
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(_jinja())),
         exception_handlers={Exception: handle_error},
+        before_request=_ids_in_range,
         after_request=_security_headers,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -190,6 +193,18 @@ def _allowed_hosts(settings: Settings) -> AllowedHostsConfig | None:
         return None
     names = {*LOOPBACK_NAMES, settings.host}
     return AllowedHostsConfig(allowed_hosts=[*names, *(f"{n}:{settings.port}" for n in names)])
+
+
+_LARGEST_ID = 2**63 - 1  # what an id column holds (SQLite's INTEGER, PostgreSQL's bigint)
+
+
+async def _ids_in_range(request: Request[Any, Any, Any]) -> None:
+    """An id in the path beyond what the database can hold names nothing: 404, before the
+    database is asked (it would raise an overflow, a 500)."""
+    for name, value in request.path_params.items():
+        if isinstance(value, int) and not -_LARGEST_ID <= value <= _LARGEST_ID:
+            thing = name.removesuffix("_id")
+            raise NotFound([Issue(name, f"there is no {thing} {value}")])
 
 
 async def _security_headers(response: Response[Any]) -> Response[Any]:

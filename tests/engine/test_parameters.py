@@ -105,3 +105,12 @@ def test_largest_values_still_accepted() -> None:
     assert coerce_value("integer", str(2**63 - 1)) == 2**63 - 1
     assert coerce_value("integer", str(-(2**63))) == -(2**63)
     assert coerce_value("decimal", "1e999") == Decimal("1e999")
+
+
+def test_a_huge_value_is_refused_and_the_message_repeats_only_its_start() -> None:
+    with pytest.raises(ValueError) as refused:
+        coerce_value("date", "x" * 100_000)
+    assert str(refused.value) == f"'{'x' * 40}…' is not a valid date (expected YYYY-MM-DD)"
+    with pytest.raises(ValueError, match=r"is too long \(10,001 characters; at most 10,000\)"):
+        coerce_value("string", "y" * 10_001)
+    assert coerce_value("string", "y" * 10_000) == "y" * 10_000

@@ -45,6 +45,9 @@ def test_definition_errors_carry_every_issue_with_its_path(client: Client) -> No
     [
         ("get", "/api/reports/999", {}, 404),
         ("get", "/api/reports/2/versions/999", {}, 404),
+        ("get", f"/api/reports/{10**30}", {}, 404),  # past what an id column holds
+        ("get", f"/api/reports/2/versions/{-(10**30)}", {}, 404),
+        ("get", f"/api/sources/{2**63}", {}, 404),
         ("get", "/api/reports/2/element", {"params": {"path": "bands.x[3]"}}, 404),
         ("get", "/api/nowhere", {}, 404),
         ("delete", "/api/sources", {}, 405),
@@ -78,6 +81,9 @@ def test_html_routes_get_an_error_page(client: Client) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert "no report with id 999" in response.text
     assert client.get("/nowhere").status_code == 404
+    huge = client.get(f"/reports/{10**30}")
+    assert huge.status_code == 404
+    assert f"there is no report {10**30}" in huge.text
 
 
 def test_statuses_by_kind() -> None:
