@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 # The one engine import: a module of the standard library's weight, so the forking process
 # stays light (this file also runs as a script, `python -I`, where `engine` is installed).
@@ -145,6 +145,14 @@ class WorkerPool:
     def compile_pdf(self, folder: Path, inputs: dict[str, str], target: Path) -> None:
         """Typeset `folder/report.typ` to the PDF file `target`."""
         self._run("compile_pdf", str(folder), inputs, str(target))
+
+    def compile_pages(
+        self, folder: Path, inputs: dict[str, str], fmt: Literal["pdf", "png", "svg"], tags: bool
+    ) -> list[Path]:
+        """Typeset `folder/report.typ` to `fmt` ("pdf": one file; "png", "svg": one a page),
+        written into `folder`; the files, in order. `tags`: a tagged (accessible) PDF."""
+        names: list[str] = self._run("compile_pages", str(folder), inputs, fmt, tags)
+        return [folder / name for name in names]
 
     def compile_svg(self, folder: Path, inputs: dict[str, str]) -> list[str]:
         """Typeset `folder/report.typ`; one SVG a page."""
@@ -303,6 +311,28 @@ def _compile_pdf(folder: str, inputs: dict[str, str], target: str) -> None:
     Path(target).write_bytes(pdf)
 
 
+def _compile_pages(
+    folder: str, inputs: dict[str, str], fmt: Literal["pdf", "png", "svg"], tags: bool
+) -> list[str]:
+    """Typeset to files `output-NNNN.fmt` in `folder`; their names (files, not answers: a
+    PDF of megabytes would otherwise cross the pipe as JSON)."""
+    import typst
+
+    try:
+        result = typst.compile(
+            str(Path(folder) / "report.typ"), root=folder, font_paths=typst_fonts(),
+            ignore_system_fonts=True, sys_inputs=inputs, format=fmt,
+            ppi=144.0 if fmt == "png" else None, pdf_tags=tags,
+        )  # fmt: skip
+    except typst.TypstError as error:
+        raise TypstFailed(typst_message(error)) from None
+    names = []
+    for number, data in enumerate([result] if isinstance(result, bytes) else result, start=1):
+        names.append(f"output-{number:05d}.{fmt}")
+        (Path(folder) / names[-1]).write_bytes(data)
+    return names
+
+
 def _compile_svg(folder: str, inputs: dict[str, str]) -> list[str]:
     import typst
 
@@ -374,6 +404,7 @@ def typst_message(error: Any) -> str:
 
 _TASKS: dict[str, Callable[..., Any]] = {
     "compile_pdf": _compile_pdf,
+    "compile_pages": _compile_pages,
     "compile_svg": _compile_svg,
     "compile_preview": _compile_preview,
     "typeset_marked": _typeset_marked,

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -491,6 +492,29 @@ def test_a_report_of_less_than_a_segment_a_process_is_typeset_in_a_share_each(
     assert run_pool()._forker is forker
     assert len(shared) == len(whole) > 2
     assert _placed(tmp_path / "shared.pdf") == _placed(tmp_path / "whole.pdf")
+
+
+def test_a_whole_document_is_typeset_in_a_child_never_in_the_running_process(
+    demo: sa.Engine, tmp_path: Path
+) -> None:
+    """Typst keeps memory in the process that compiled (for its last ten compiles): a small
+    report is typeset in a child of the run pool, which exits, so a long-lived process
+    running report after report never even loads typst."""
+    script = (
+        "import sys, pathlib\n"
+        "from engine.document import load_definition\n"
+        "from engine.render import connect, render_report\n"
+        f"definition = load_definition(pathlib.Path({str(EXAMPLES / 'product_list.yaml')!r}))\n"
+        f"source = connect({demo.url.render_as_string()!r})\n"
+        f"render_report(definition, source, pathlib.Path({str(tmp_path / 'list.pdf')!r}))\n"
+        "print('typst' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert len(pypdf.PdfReader(tmp_path / "list.pdf").pages) >= 1
 
 
 @pytest.mark.parametrize("given", [{}, {"min_price": 10**9}], ids=["rows", "no rows"])
