@@ -19,7 +19,7 @@ def _report_on_a_lost_database(api: httpx.Client, server: LiveServer, tmp_path: 
     source = api.post("/api/sources", json={"name": "Lost demo", "url": f"sqlite:///{copy}"})
     assert source.status_code == 201, source.text
     text = (EXAMPLES / "invoices.yaml").read_text(encoding="utf-8")
-    text = text.replace("title: Invoices", "title: Invoices of a lost database", 1)
+    text = text.replace("title: Invoices", "title: Orders of a lost database", 1)
     report = api.post("/api/reports", json={"definition": text, "source_id": source.json()["id"]})
     assert report.status_code == 201, report.text
     copy.write_bytes(b"")  # its tables are gone
