@@ -30,7 +30,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
+from e2e.helpers import ROOT, add_example_report
+
 ARTIFACTS = ROOT / "e2e-artifacts"
 CHROMIUM = Path(os.environ.get("QUIRE_CHROMIUM", "/usr/bin/chromium"))
 # From shared/WEB.md: no sandbox (root in a container), no GPU, nothing phoning home.
@@ -156,13 +157,7 @@ def big_report(api: httpx.Client, tmp_path_factory: pytest.TempPathFactory) -> i
 
     database = tmp_path_factory.mktemp("big") / "big.db"
     generate_demo(f"sqlite:///{database}", orders=BIG_ORDERS)
-    source = api.post("/api/sources", json={"name": "Big demo", "url": f"sqlite:///{database}"})
-    assert source.status_code == 201, source.text
-    text = (ROOT / "examples" / "sales_by_region.yaml").read_text(encoding="utf-8")
-    text = text.replace("title: Sales by region", f"title: {BIG_TITLE}", 1)
-    report = api.post("/api/reports", json={"definition": text, "source_id": source.json()["id"]})
-    assert report.status_code == 201, report.text
-    return int(report.json()["id"])
+    return add_example_report(api, database, "sales_by_region.yaml", BIG_TITLE)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,19 @@ def report_id(api: httpx.Client, title: str) -> int:
     found = [r["id"] for r in api.get("/api/reports").json() if r["title"] == title]
     assert found, f"no report titled {title!r} in the gallery"
     return int(found[-1])
+
+
+def add_example_report(api: httpx.Client, database: Path, example: str, title: str) -> int:
+    """A source of the SQLite file `database` (named after it) and the example `example`
+    (a file of examples/) on it, retitled `title`: the report's id."""
+    url = f"sqlite:///{database}"
+    source = api.post("/api/sources", json={"name": f"{title} ({database.name})", "url": url})
+    assert source.status_code == 201, source.text
+    text = (EXAMPLES / example).read_text(encoding="utf-8")
+    text = re.sub(r"^title: .*$", f"title: {title}", text, count=1, flags=re.MULTILINE)
+    report = api.post("/api/reports", json={"definition": text, "source_id": source.json()["id"]})
+    assert report.status_code == 201, report.text
+    return int(report.json()["id"])
 
 
 def start_run(api: httpx.Client, report: int, params: dict[str, Any], fmt: str = "pdf") -> int:

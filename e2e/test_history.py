@@ -9,21 +9,16 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import LiveServer
-from e2e.helpers import EXAMPLES, follow_run, report_id, start_run
+from e2e.helpers import add_example_report, follow_run, report_id, start_run
 
 
 def _report_on_a_lost_database(api: httpx.Client, server: LiveServer, tmp_path: Path) -> int:
     """The invoices on a copy of the demo database, which is then emptied: runs fail."""
     copy = tmp_path / "lost.db"
     shutil.copyfile(server.data_dir / "demo.db", copy)
-    source = api.post("/api/sources", json={"name": "Lost demo", "url": f"sqlite:///{copy}"})
-    assert source.status_code == 201, source.text
-    text = (EXAMPLES / "invoices.yaml").read_text(encoding="utf-8")
-    text = text.replace("title: Invoices", "title: Orders of a lost database", 1)
-    report = api.post("/api/reports", json={"definition": text, "source_id": source.json()["id"]})
-    assert report.status_code == 201, report.text
+    report = add_example_report(api, copy, "invoices.yaml", "Orders of a lost database")
     copy.write_bytes(b"")  # its tables are gone
-    return int(report.json()["id"])
+    return report
 
 
 def test_the_history_lists_each_run_with_its_state(
