@@ -56,9 +56,11 @@ def test_a_field_added_in_the_tree_and_picked_from_the_source_changes_the_previe
     expect(_first_page(page)).not_to_have_attribute("src", before, timeout=PREVIEW_TIMEOUT_MS)
     added = _first_page(page).get_attribute("src")
 
-    # Its expression, from the field picker: filter the source's paths, pick one, apply.
+    # Its expression, from the field picker: select the starting one, filter the source's
+    # paths, pick one (it replaces the selection), apply.
     expression = page.locator("#prop-expression")
-    expression.fill("")
+    expect(expression).not_to_have_value("")
+    expression.select_text()
     page.locator(".expression-input").filter(has=expression).get_by_role(
         "button", name="Fields…"
     ).click()
@@ -71,6 +73,7 @@ def test_a_field_added_in_the_tree_and_picked_from_the_source_changes_the_previe
     assert _apply(page) == 200
 
     expect(_tree_element(page, "field · category.name")).to_be_visible()
+    expect(page.locator("#err-prop-expression")).to_be_empty()
     expect(_first_page(page)).not_to_have_attribute("src", added, timeout=PREVIEW_TIMEOUT_MS)
     expect(page.locator("#draft-status")).to_contain_text("Unsaved changes")
     expect(page.locator("#preview-pane .preview-error")).to_have_count(0)
