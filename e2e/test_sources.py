@@ -44,11 +44,11 @@ def test_a_source_that_cannot_connect_says_why_and_keeps_no_password(page: Page)
     expect(page.get_by_label("SQLAlchemy URL")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("SQLAlchemy URL")).to_have_value("")  # never echoed
     expect(page.get_by_label("Name")).to_have_value("Warehouse")  # kept, to try again
-    expect(page.locator("table.data")).not_to_contain_text("Warehouse")  # nothing stored
+    expect(page.locator("table#sources")).not_to_contain_text("Warehouse")  # nothing stored
     _never_shows_the_password(page)
 
     page.goto("/sources")
-    expect(page.locator("table.data")).not_to_contain_text("Warehouse")
+    expect(page.locator("table#sources")).not_to_contain_text("Warehouse")
 
 
 def _postgres_or_skip() -> str:
@@ -80,5 +80,5 @@ def test_an_added_source_shows_its_url_with_the_password_hidden(page: Page) -> N
     _never_shows_the_password(page)
 
     page.goto("/sources")
-    expect(page.locator("table.data")).to_contain_text("Warehouse with a password")
+    expect(page.locator("table#sources")).to_contain_text("Warehouse with a password")
     _never_shows_the_password(page)
