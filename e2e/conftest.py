@@ -129,7 +129,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     command = [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir)]
     with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server, log)
