@@ -39,6 +39,7 @@ __all__ = (
     "SourcePage",
     "SourceTest",
     "SourcesPage",
+    "Thumbnail",
     "VersionRow",
     "VersionsPage",
     "YamlResult",
@@ -56,6 +57,15 @@ class GalleryPage:
     examples: list[Example] = field(default_factory=list)
     sources: list[SourceSummary] = field(default_factory=list)
     error: str = ""
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """`_thumb.html`: a gallery card's image, or the box that waits for it (`pending`)."""
+
+    report_id: int
+    url: str | None = None
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,6 +352,7 @@ class RunsPage:
 TEMPLATES: dict[str, type] = {
     "gallery.html": GalleryPage,
     "_cards.html": GalleryPage,
+    "_thumb.html": Thumbnail,
     "report.html": ReportPage,
     "_save_result.html": SaveResult,
     "versions.html": VersionsPage,

@@ -45,6 +45,7 @@ class Thumbnails:
         self._database = database
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quire-thumbnail")
         self._pending: set[int] = set()
+        self._failed: set[str] = set()  # keys that could not be rendered
         self._lock = threading.Lock()
 
     def path(self, key: str) -> Path:
@@ -57,6 +58,17 @@ class Thumbnails:
             return f"/reports/{report_id}/thumbnail.png?v={key[:16]}"
         self.request(report_id)
         return None
+
+    def state(self, report_id: int, key: str) -> str:
+        """`ready` (the file exists), `failed` (the report cannot be previewed), or
+        `pending`: then the thumbnail is asked for, if it is not on its way already."""
+        if self.path(key).is_file():
+            return "ready"
+        with self._lock:
+            if key in self._failed:
+                return "failed"
+        self.request(report_id)
+        return "pending"
 
     def request(self, report_id: int) -> None:
         """Render the report's thumbnail in the background unless it is on its way."""
@@ -79,11 +91,17 @@ class Thumbnails:
             if found is None:
                 return
             text, source = found
-            target = self.path(thumbnail_key(text, source.url))
+            key = thumbnail_key(text, source.url)
+            target = self.path(key)
             if target.is_file():
                 return
-            shown = api.preview(text, source_engine(source), pages=1)
-            _write(target, shown.thumbnail)
+            try:
+                shown = api.preview(text, source_engine(source), pages=1)
+                _write(target, shown.thumbnail)
+            except Exception:  # noted for the gallery's waiting cards, then logged below
+                with self._lock:
+                    self._failed.add(key)
+                raise
         except QuireError as error:
             log.info("no thumbnail for report %s: %s", report_id, error.summary(limit=1))
         except Exception:  # a bug must not kill the thread that serves every thumbnail

@@ -91,6 +91,7 @@ CONTEXTS: dict[str, Any] = {
     "sources.html": pages.SourcesPage([SOURCE], "n", "", "bad url", "url"),
     "source.html": pages.SourcePage(SOURCE, [TABLE], "slow"),
     "_source_test.html": pages.SourceTest(False, "cannot connect"),
+    "_thumb.html": pages.Thumbnail(7, url="/reports/7/thumbnail.png?v=0123"),
     "login.html": pages.LoginPage("/x", "that is not the token"),
     "error.html": pages.ErrorPage(422, "bad", (ISSUE, ISSUE)),
     "design.html": pages.DesignerPage(
@@ -125,6 +126,13 @@ def test_every_template_has_a_context() -> None:
     assert templates == set(CONTEXTS) == set(pages.TEMPLATES)
     for name, context in CONTEXTS.items():
         assert isinstance(context, pages.TEMPLATES[name])
+
+
+def test_a_thumbnail_still_rendering_is_a_box_that_polls_for_it() -> None:
+    html = _render("_thumb.html", pages.Thumbnail(7, pending=True))
+    assert "<img" not in html
+    assert 'hx-get="/reports/7/thumbnail-slot" hx-trigger="every 1s"' in html
+    assert _render("_thumb.html", pages.Thumbnail(7)).strip() == ""  # none coming
 
 
 def test_render_refuses_the_wrong_dataclass() -> None:

@@ -67,3 +67,48 @@ def test_a_saved_change_gets_a_new_thumbnail_and_an_unchanged_one_keeps_it(
 def test_an_unknown_report_has_no_thumbnail(client: Client) -> None:
     response = client.get("/reports/999999/thumbnail.png")
     assert response.status_code == 404
+
+
+def _slot_until_final(client: Client, report_id: int, seconds: float = 60) -> Any:
+    """Poll the card's slot as the gallery does (204 while rendering) until it answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = client.get(f"/reports/{report_id}/thumbnail-slot")
+        if answer.status_code != 204:
+            return answer
+        time.sleep(0.2)
+    raise AssertionError(f"the thumbnail slot of report {report_id} still waits after {seconds} s")
+
+
+def test_a_card_waits_for_its_thumbnail_and_gets_it_without_a_reload(
+    client: Client, settings: Settings
+) -> None:
+    gallery = client.get("/").text  # the first visit: nothing rendered yet, all asked for
+    report = _first_card(client)
+    slot = f'hx-get="/reports/{report}/thumbnail-slot" hx-trigger="every 1s"'
+    assert slot in gallery
+    assert "<img" not in gallery
+    answer = _slot_until_final(client, report)
+    assert answer.status_code == 200
+    found = re.fullmatch(r'<img class="thumb" src="([^"]+)"[^>]*>\s*', answer.text)
+    assert found, answer.text
+    assert client.get(found.group(1)).content.startswith(b"\x89PNG")
+    assert slot not in client.get("/").text  # rendered: the card shows the image at once
+
+
+def test_a_card_whose_report_cannot_be_previewed_stops_waiting(
+    client: Client, csrf: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    copy = tmp_path / "gone.db"
+    copy.write_bytes((settings.data_dir / "demo.db").read_bytes())
+    source = client.post("/api/sources", json={"name": "Soon gone", "url": f"sqlite:///{copy}"})
+    assert source.status_code == 201, source.text
+    text = client.get(f"/reports/{_first_card(client)}/export.yaml").text
+    report = client.post(
+        "/api/reports", json={"definition": text, "source_id": source.json()["id"]}
+    )
+    assert report.status_code == 201, report.text
+    copy.write_bytes(b"")  # an empty database: the report's table is gone
+    answer = _slot_until_final(client, report.json()["id"])
+    assert answer.status_code == 286  # htmx stops polling
+    assert answer.text == ""

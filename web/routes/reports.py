@@ -16,7 +16,7 @@ from engine.errors import Issue
 from web import reports, runs, sources
 from web.db.models import Report
 from web.errors import NotFound
-from web.pages import DiffPage, ReportPage, SaveResult, VersionRow, VersionsPage
+from web.pages import DiffPage, ReportPage, SaveResult, Thumbnail, VersionRow, VersionsPage
 from web.routes._render import render
 from web.thumbnails import Thumbnails
 
@@ -30,6 +30,7 @@ __all__ = (
     "save_definition",
     "set_tags",
     "thumbnail",
+    "thumbnail_slot",
     "versions_page",
 )
 
@@ -143,6 +144,23 @@ def thumbnail(
             thumbnails.request(report_id)
         raise NotFound("the thumbnail is not rendered yet", "report_id")
     return File(path, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+
+@get("/reports/{report_id:int}/thumbnail-slot", sync_to_thread=True)
+def thumbnail_slot(
+    session: NamedDependency[Session],
+    thumbnails: NamedDependency[Thumbnails],
+    report_id: FromPath[int],
+) -> Response[str] | Template:
+    """What a gallery card waiting for its thumbnail polls: 204 while it is being rendered,
+    then the image (200); 286 (htmx: stop polling) with nothing when there will be none."""
+    key = reports.thumbnail_key_of(session, report_id)
+    state = thumbnails.state(report_id, key) if key else "failed"
+    if state == "pending":
+        return Response("", status_code=204)
+    if state == "failed" or key is None:
+        return Response("", media_type="text/html", status_code=286)
+    return render("_thumb.html", Thumbnail(report_id, url=thumbnails.url(report_id, key)))
 
 
 def _report_page(session: NamedDependency[Session], report: Report) -> ReportPage:
