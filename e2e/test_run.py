@@ -72,12 +72,16 @@ def test_a_large_run_asks_first_then_pauses_resumes_and_cancels(
     _open_report(page, BIG_TITLE)
     page.locator("#param-start").fill("2000-01-01")
     page.locator("#param-end").fill("2100-01-01")
+    page.locator("#run-estimate").click()
+    expect(page.locator("#preflight-rows")).to_have_count(1)
     page.locator("#run-start").click()
 
-    # Above the confirmation size the form asks first, where the run would show.
-    expect(page.locator("#run-panel #preflight-confirm")).to_contain_text("This run is large")
+    # Above the confirmation size the form asks first, in place of the estimate (not twice).
+    expect(page.locator("#preflight #preflight-confirm")).to_contain_text("This run is large")
+    expect(page.locator("#preflight-rows")).to_have_count(1)
     expect(page.locator("#run-state")).to_have_count(0)  # nothing started
     page.locator("#run-confirm").click()
+    expect(page.locator("#preflight-confirm")).to_have_count(0)  # answered: the question goes
 
     state, rows = page.locator("#run-state"), page.locator("#run-rows")
     expect(state).to_have_attribute("data-status", "running", timeout=RUN_TIMEOUT_MS)

@@ -317,7 +317,9 @@ class RunPanel:
     report_title: str
     format: str
     state: RunState
-    clear: list[str] = field(default_factory=list)  # run-form inputs whose errors to clear
+    # Started from the run form: its inputs whose errors to clear (the form's own error and
+    # the estimate are cleared too, even for a report without parameters). None: elsewhere.
+    clear: list[str] | None = None
 
 
 @dataclass(frozen=True)

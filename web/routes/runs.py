@@ -66,7 +66,9 @@ def start_run(
         if not confirmed:
             estimate = runs.preflight(session, report_id, params)
             if estimate.rows > settings.confirm_rows:
-                return render("_preflight.html", _preflight(report_id, estimate, settings, True))
+                asked = render("_preflight.html", _preflight(report_id, estimate, settings, True))
+                asked.headers["HX-Retarget"] = "#preflight"  # in place of an earlier estimate
+                return asked
         run = runs.start_run(session, run_store, run_manager, report_id, params=params, fmt=fmt)
     except QuireError as error:
         return render("_run_errors.html", _form_errors(names, error), 422)
@@ -244,7 +246,7 @@ def _panel(run: Run, manager: RunManager, clear: list[str] | None = None) -> Run
     view = manager.status(run.id)
     event = view.last if view is not None and view.last else _recorded(run)
     state = state_of(event, run.id)
-    return RunPanel(run.id, run.report_id, run.report.title, run.format, state, clear or [])
+    return RunPanel(run.id, run.report_id, run.report.title, run.format, state, clear)
 
 
 def _recorded(run: Run) -> Event:

@@ -151,6 +151,7 @@ def test_estimate_and_the_confirmation_above_the_configured_size(
         assert asked.status_code == 200
         assert 'id="run-confirm"' in asked.text
         assert "Run it anyway?" in asked.text
+        assert asked.headers["HX-Retarget"] == "#preflight"  # replaces the estimate shown
         assert client.get("/api/runs").json() == []  # nothing started before the answer
 
         confirmed = client.post(
@@ -158,6 +159,7 @@ def test_estimate_and_the_confirmation_above_the_configured_size(
         )
         assert confirmed.status_code == 200
         assert "sse-connect" in confirmed.text
+        assert '<div id="preflight" hx-swap-oob="true"></div>' in confirmed.text  # question gone
         assert len(client.get("/api/runs").json()) == 1
 
 
@@ -165,3 +167,22 @@ def test_the_form_needs_the_csrf_token(app_client: Client) -> None:
     report = report_id(app_client)
     answer = app_client.post(f"/reports/{report}/runs", data={"format": "pdf"})
     assert answer.status_code == 403
+
+
+def test_a_run_of_a_report_without_parameters_clears_the_forms_messages(
+    app_client: Client,
+) -> None:
+    text = (
+        "title: Plain\nsource: {table: products}\n"
+        "bands: {detail: {elements: [{type: field, expression: name}]}}\n"
+    )
+    source = app_client.get("/api/sources").json()[0]["id"]
+    report = app_client.post("/api/reports", json={"definition": text, "source_id": source})
+    assert report.status_code == 201, report.text
+    answer = app_client.post(
+        f"/reports/{report.json()['id']}/runs", data={"format": "pdf"}, headers=_csrf(app_client)
+    )
+    assert answer.status_code == 200, answer.text
+    assert '<div id="preflight" hx-swap-oob="true"></div>' in answer.text
+    assert '<p id="run-form-error" class="field-error" hx-swap-oob="true"></p>' in answer.text
+    follow(app_client, int(re.search(r'id="run-(\d+)"', answer.text).group(1)))  # type: ignore[union-attr]
