@@ -149,6 +149,8 @@ class SegmentedTypesetter:
         self.compiled_segments = 0
         self._input_done = False
         self._tail = segment_records  # records a segment, once the input is done
+        # The page stamps' specimens typeset ahead, and the (total, specimens) they are for.
+        self._guess: tuple[tuple[int, list[tuple[int, str]]], Future[Path]] | None = None
         # While the first rows are still being loaded: cutting waits for it (see _cut).
         self._calibration: Future[None] | None = self._pool.submit(self._calibrate)
 
@@ -185,6 +187,8 @@ class SegmentedTypesetter:
         self._kept()
         try:
             self._cut()
+            if self.layout.has_stamps:
+                self._guess_specimens()
             while self._flight or self._pending:
                 if self._flight:
                     self._settle(self._flight.popleft())
@@ -300,26 +304,44 @@ class SegmentedTypesetter:
         self._joiner.add(path, pages)  # written out now, while later segments typeset
         path.unlink()
         levels = self.layout.group_header_levels
+        for record, page in zip(records, page_of, strict=True):
+            if page > pages:
+                break
+            if record[0] in levels:
+                title = " ".join(str(c) for c in record[1] if c) or "-"
+                self._bookmarks.append((levels[record[0]], title, self._pages + page - 1))
+        texts, self._variables = self._page_totals(records, page_of, pages, self._variables)
+        self._totals += texts
+        self._pages += pages
+        self._kept()
+
+    def _page_totals(
+        self,
+        records: Sequence[Record],
+        page_of: Sequence[int],
+        pages: int,
+        variables: dict[str, Any],
+    ) -> tuple[list[list[str]], dict[str, Any]]:
+        """The page totals' texts of the first `pages` pages of these records (`variables`:
+        before them), and the variables after them."""
         totals = self.layout.page_totals
+        if not totals:
+            return [], variables
         page_ends: list[dict[str, Any]] = []  # the variables after each page's last row
-        variables = self._variables
+        after = variables
         for record, page in zip(records, page_of, strict=True):
             if page > pages:
                 break
             while len(page_ends) < page - 1:
-                page_ends.append(variables)
-            if record[0] in levels:
-                title = " ".join(str(c) for c in record[1] if c) or "-"
-                self._bookmarks.append((levels[record[0]], title, self._pages + page - 1))
+                page_ends.append(after)
             if len(record) > 2:  # a detail record, with the variables after it
-                variables = record[2]
-        page_ends += [variables] * (pages - len(page_ends))
-        if totals:
-            for end in page_ends:
-                self._totals.append(totals.page_texts(self._variables, end))
-                self._variables = end
-        self._pages += pages
-        self._kept()
+                after = record[2]
+        page_ends += [after] * (pages - len(page_ends))
+        texts = []
+        for end in page_ends:
+            texts.append(totals.page_texts(variables, end))
+            variables = end
+        return texts, variables
 
     def _kept(self) -> None:
         if self._on_kept is not None:
@@ -341,29 +363,22 @@ class SegmentedTypesetter:
     def _stamp_pages(self) -> None:
         """Lay the page numbers and totals over the joined pages, now that all are known.
 
-        They are stamped from specimens typeset once (engine.page_stamps). If those cannot
-        stand for every page, the texts are typeset SEGMENT_PAGES pages at a time, by
-        both workers at once, and each chunk is written into the joined PDF when ready.
+        They are stamped from specimens typeset once (engine.page_stamps): typeset ahead
+        by `_guess_specimens` where the guess was right. If the specimens cannot stand for
+        every page, the texts are typeset SEGMENT_PAGES pages at a time, by both workers at
+        once, and each chunk is written into the joined PDF when ready.
         """
         total = self._pages
-        numbered = self.layout.has_page_numbers
-        texts: list[Texts] = [
-            [str(page) if numbered else None, *totals]
-            for page, totals in enumerate(self._totals or [[]] * total, start=1)
-        ]
-        fields = len(texts[0]) if texts else 1
-        shapes = [{shape(page[field] or "") for page in texts} for field in range(fields)]
-        shown = specimens(shapes)
-        overlay = [[text if f == field else None for f in range(fields)] for field, text in shown]
-        folder = self.folder / "specimens"
-        folder.mkdir()
-        self.layout.write_folder(folder, [], overlay=overlay or [[None] * fields])
-        path = folder / "specimens.pdf"
-        inputs = {"mode": "numbers", "total": str(total)}
-        compile_pdf = self._workers.compile_pdf
-        self._run(compile_pdf, folder, inputs, path)
+        texts, shown, fields = self._stamp_texts(self._totals, total)
+        guess, self._guess = self._guess, None
+        if guess is not None and guess[0] == (total, shown):
+            path = guess[1].result()
+        else:
+            path = self._typeset_specimens(total, shown, fields, "specimens")
         if self._joiner.stamp(path, shown, texts):
             return
+        inputs = {"mode": "numbers", "total": str(total)}
+        compile_pdf = self._workers.compile_pdf
         chunks: list[tuple[int, Path, Future[Any]]] = []
         for start in range(0, total, SEGMENT_PAGES):
             folder = self.folder / f"overlay-{start:06d}"
@@ -377,6 +392,53 @@ class SegmentedTypesetter:
             future.result()
             self._joiner.overlay(path, start)
             path.unlink()
+
+    def _guess_specimens(self) -> None:
+        """Once every record is in a segment whose pages are predicted, the texts laid over
+        the pages are known as the predictions stand: their specimens are typeset at once,
+        beside the last segments, rather than after them. `_stamp_pages` uses them only if
+        the pages came out as predicted (the same total, the same specimens)."""
+        if self._pending or any(s.predicted is None for s in self._flight):
+            return
+        totals, variables, total = list(self._totals), self._variables, self._pages
+        for segment in self._flight:
+            assert segment.predicted is not None
+            pages = segment.predicted[-1]
+            texts, variables = self._page_totals(
+                segment.records, segment.predicted, pages, variables
+            )
+            totals += texts
+            total += pages
+        _, shown, fields = self._stamp_texts(totals, total)
+        future = self._pool.submit(self._typeset_specimens, total, shown, fields, "guess")
+        self._guess = ((total, shown), future)
+
+    def _stamp_texts(
+        self, totals: list[list[str]], total: int
+    ) -> tuple[list[Texts], list[tuple[int, str]], int]:
+        """Each page's texts (its number, then its totals), the specimens they need, and
+        how many fields a page has."""
+        numbered = self.layout.has_page_numbers
+        texts: list[Texts] = [
+            [str(page) if numbered else None, *page_totals]
+            for page, page_totals in enumerate(totals or [[]] * total, start=1)
+        ]
+        fields = len(texts[0]) if texts else 1
+        shapes = [{shape(page[field] or "") for page in texts} for field in range(fields)]
+        return texts, specimens(shapes), fields
+
+    def _typeset_specimens(
+        self, total: int, shown: list[tuple[int, str]], fields: int, name: str
+    ) -> Path:
+        """Typeset the specimens `shown` ((field, text) a page) into a folder `name`."""
+        overlay = [[text if f == field else None for f in range(fields)] for field, text in shown]
+        folder = self.folder / name
+        folder.mkdir()
+        self.layout.write_folder(folder, [], overlay=overlay or [[None] * fields])
+        path = folder / "specimens.pdf"
+        inputs = {"mode": "numbers", "total": str(total)}
+        self._run(self._workers.compile_pdf, folder, inputs, path)
+        return path
 
 
 def _page_starts(predicted: Sequence[int], events: int) -> list[bool]:

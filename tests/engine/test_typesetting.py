@@ -163,6 +163,34 @@ def _fonts(path: Path) -> set[str]:
     return found
 
 
+@pytest.mark.parametrize("guess", ["right", "wrong"])
+def test_page_stamp_specimens_are_typeset_ahead_and_used_only_if_the_guess_held(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guess: str
+) -> None:
+    """The specimens are typeset beside the last segments, from the pages as predicted;
+    when the pages came out otherwise (here: a guess made wrong on purpose) they are
+    typeset again from the pages as kept, and the PDF is the one-document PDF either way."""
+    typeset: list[str] = []
+    specimens = typesetting.SegmentedTypesetter._typeset_specimens
+    guess_specimens = typesetting.SegmentedTypesetter._guess_specimens
+
+    def recorded(self: Any, total: int, shown: Any, fields: int, name: str) -> Path:
+        typeset.append(name)
+        return specimens(self, total, shown, fields, name)
+
+    def guessed(self: Any) -> None:
+        guess_specimens(self)
+        if guess == "wrong" and self._guess is not None:
+            (total, shown), future = self._guess
+            self._guess = ((total + 1, shown), future)
+
+    monkeypatch.setattr(typesetting.SegmentedTypesetter, "_typeset_specimens", recorded)
+    monkeypatch.setattr(typesetting.SegmentedTypesetter, "_guess_specimens", guessed)
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    _same_as_one_document(demo, definition, {"start": "2025-06-01"}, tmp_path, 400)
+    assert typeset == (["guess"] if guess == "right" else ["guess", "specimens"])
+
+
 def test_group_headers_are_reprinted_on_every_page_their_group_continues_on(
     demo: sa.Engine, tmp_path: Path
 ) -> None:
