@@ -227,11 +227,13 @@ def _time_limit(control: RunControl, seconds: float | None) -> Iterator[threadin
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
+    control.deadline = time.monotonic() + seconds  # checked at every checkpoint too
     timer.start()
     try:
         yield expired
     finally:
         timer.cancel()
+        control.deadline = None
 
 
 def _run(

@@ -105,6 +105,7 @@ class Run:
         self._cancelled = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.deadline: float | None = None
         self._created = time.monotonic()
         self._started: float | None = None
         self._paused_at: float | None = None
@@ -172,8 +173,11 @@ class Run:
         return not self._running.is_set()
 
     def checkpoint(self) -> None:
-        """Called between batches: block while paused, raise `Cancelled` if cancelled."""
+        """Called between batches: block while paused, raise `Cancelled` if cancelled or
+        past the `deadline` (a `time.monotonic()` value the pipeline's time limit sets)."""
         self._running.wait()
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.cancel()  # the clock, not only the limit's timer thread, which may run late
         if self._cancelled.is_set():
             raise Cancelled("the run was cancelled")
 

@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from engine import typst_worker
 from engine.demo_data import generate_demo
 from engine.document import load_definition
-from engine.errors import DataSourceError
+from engine.errors import Cancelled, DataSourceError
 from engine.fill import BandEvent
 from engine.pipeline import RunResult, run_pipeline
 from engine.preview import Previewer
 from engine.render import check_report
-from engine.runs import PHASES, Event, Run, RunRegistry, RunStatus
+from engine.runs import PHASES, Event, Run, RunControl, RunRegistry, RunStatus
 from engine.sinks.typst_sink import TypstSink
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sales_by_region.yaml"
@@ -456,3 +456,14 @@ def test_the_budget_comes_from_the_environment_and_bad_values_are_named(
     assert typst_worker._Budget().size >= 1
     with pytest.raises(ValueError, match="1 or more, not 0"):
         typst_worker.set_compile_budget(0)
+
+
+def test_a_checkpoint_past_the_deadline_cancels_without_waiting_for_a_timer() -> None:
+    control = RunControl()
+    control.checkpoint()  # no deadline: goes on
+    control.deadline = time.monotonic() + 60
+    control.checkpoint()  # before it: goes on
+    control.deadline = time.monotonic() - 0.001
+    with pytest.raises(Cancelled):
+        control.checkpoint()
+    assert control.cancelled
