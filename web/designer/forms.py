@@ -159,7 +159,8 @@ def build_form(document: Mapping[str, Any], path: str, root: Schema | None = Non
     fields = _fields(root, node, value if isinstance(value, dict) else {}, prefix="")
     return PropertyForm(
         path=path,
-        title=_title(str(node.get("title", ""))),
+        # the whole definition is "Report", as in the tree (its schema's title is for files)
+        title=_title(str(node.get("title", ""))) if path else "Report",
         description=str(node.get("description", "")),
         fields=fields,
         field_names=tuple(f.name for f in fields),

@@ -65,6 +65,11 @@ def test_every_element_type_gets_a_form_with_all_its_properties(sales: Doc) -> N
         assert object_schema(root, "bands.detail.elements[0]", document) is schema
 
 
+def test_the_whole_definition_is_headed_report_as_in_the_tree(sales: Doc) -> None:
+    assert build_form(sales, "").title == "Report"
+    assert build_form(sales, "page").title == "Page setup"
+
+
 @pytest.mark.parametrize(
     ("path", "names"),
     [
