@@ -41,9 +41,9 @@ __all__ = (
 
 MEDIA_TYPES = {
     "pdf": "application/pdf",
-    "html": "text/html; charset=utf-8",
+    "html": "text/html",  # the response adds "; charset=utf-8"
     "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "png": "application/zip",
     "svg": "application/zip",

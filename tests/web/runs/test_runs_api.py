@@ -223,3 +223,12 @@ def test_the_openapi_document_lists_the_runs_api(app_client: Client) -> None:
         assert path in paths, path
     assert "post" in paths["/api/runs"]
     assert "get" in paths["/api/runs"]
+
+
+def test_text_outputs_name_their_charset_once(app_client: Client) -> None:
+    report = report_id(app_client)
+    for fmt, media in (("csv", "text/csv"), ("html", "text/html")):
+        run_id = start(app_client, report, ALL_DATES, format=fmt)
+        assert follow(app_client, run_id)[-1]["type"] == "done"
+        output = app_client.get(f"/api/runs/{run_id}/output")
+        assert output.headers["content-type"] == f"{media}; charset=utf-8"
