@@ -1,5 +1,6 @@
-"""A report built from a blank page without writing YAML: a table, a detail band, a field
-picked from the source, a title; saved as a version, then run to a PDF with that field."""
+"""A report built from a blank page without writing YAML: a table picked from the source's,
+a detail band, a field picked from the table's, a title; saved as a version, then run to
+a PDF with that field."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import sqlite3
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from pypdf import PdfReader
 
 from e2e.conftest import LiveServer
@@ -24,6 +25,14 @@ def _apply(page: Page) -> int:
     return answer.value.status
 
 
+def _pick(page: Page, input_: Locator, opener: str, typed: str, choice: str) -> None:
+    """Open the picker beside `input_` with its button `opener`, filter it, choose."""
+    page.locator(".expression-input").filter(has=input_).get_by_role("button", name=opener).click()
+    picker = page.locator("#field-picker [data-field-picker]")
+    picker.get_by_role("searchbox").fill(typed)
+    picker.get_by_role("button", name=choice, exact=True).click()
+
+
 def test_a_report_from_a_blank_page_is_designed_saved_and_run(
     page: Page, api: httpx.Client, live_server: LiveServer
 ) -> None:
@@ -36,7 +45,9 @@ def test_a_report_from_a_blank_page_is_designed_saved_and_run(
     # The report's own form: a title and the table its rows come from.
     expect(page.locator("#properties-title")).to_have_text("Report")
     page.locator("#prop-title").fill("Product names")
-    page.locator("#prop-source-table").fill("products")
+    table = page.locator("#prop-source-table")
+    _pick(page, table, "Tables…", "prod", "products")
+    expect(table).to_have_value("products")  # the pick replaced the value, not added to it
     assert _apply(page) == 200
 
     # A detail band, and a field in it whose expression comes from the field picker.
@@ -46,13 +57,8 @@ def test_a_report_from_a_blank_page_is_designed_saved_and_run(
     add.get_by_role("button", name="+ element").click()
     expect(page.locator("#properties-title")).to_contain_text("bands.detail.elements[0]")
     expression = page.locator("#prop-expression")
-    expression.select_text()
-    page.locator(".expression-input").filter(has=expression).get_by_role(
-        "button", name="Fields…"
-    ).click()
-    picker = page.locator("#field-picker [data-field-picker]")
-    picker.get_by_role("searchbox").fill("name")
-    picker.get_by_role("button", name="name", exact=True).click()
+    expression.select_text()  # the pick goes in place of the selection
+    _pick(page, expression, "Fields…", "name", "name")
     expect(expression).to_have_value("name")
     assert _apply(page) == 200
 

@@ -1,4 +1,5 @@
-// Field picker of the report designer: filter the paths, insert the chosen one at the cursor.
+// Field picker of the report designer: filter the paths, insert the chosen one at the cursor
+// (a table replaces the value).
 // Plain event delegation on the document, so it works for fragments htmx swaps in later.
 (function () {
   "use strict";
@@ -35,8 +36,10 @@
     var input = document.getElementById(picker.getAttribute("data-target"));
     if (!input) return;
     var text = button.getAttribute("data-insert-path");
-    var start = input.selectionStart === null ? input.value.length : input.selectionStart;
-    var end = input.selectionEnd === null ? input.value.length : input.selectionEnd;
+    var whole = picker.hasAttribute("data-replace");  // a table: the pick is the value
+    var at = input.selectionStart === null ? input.value.length : input.selectionStart;
+    var start = whole ? 0 : at;
+    var end = whole || input.selectionEnd === null ? input.value.length : input.selectionEnd;
     input.value = input.value.slice(0, start) + text + input.value.slice(end);
     input.focus();
     input.setSelectionRange(start + text.length, start + text.length);

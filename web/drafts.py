@@ -148,6 +148,19 @@ def field_list(session: Session, report_id: int) -> tuple[str, list[dict[str, An
     return table, list(fields)
 
 
+def table_list(session: Session, report_id: int) -> list[dict[str, Any]]:
+    """The tables of the report's source, each as a `path` (its name) and a `type` (how
+    many columns it has); none when the source has none or cannot be reached."""
+    report = reports.get_report(session, report_id)
+    if report.source is None:
+        return []
+    try:
+        tables = api.describe_source(source_engine(report.source))["tables"]
+    except DataSourceError:
+        return []
+    return [{"path": t["name"], "type": f"{len(t['columns'])} columns"} for t in tables]
+
+
 # --- helpers --------------------------------------------------------------------------
 
 

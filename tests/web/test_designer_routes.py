@@ -276,6 +276,19 @@ def test_the_field_picker_lists_the_catalogues_paths(client: Client) -> None:
     assert 'data-target="prop-expression"' in response.text
 
 
+def test_the_table_picker_lists_the_sources_tables_to_replace_the_value(client: Client) -> None:
+    response = client.get(
+        f"{DESIGN}/fields", params={"target": "prop-source-table", "tables": "true"}
+    )
+    assert response.status_code == 200
+    tables = re.findall(r'data-insert-path="([^"]+)"', response.text)
+    assert {"order_lines", "orders", "products", "customers"} <= set(tables)
+    assert "Tables of the source" in response.text
+    assert 'data-target="prop-source-table" data-replace' in response.text
+    form = client.get(f"{DESIGN}/select", params={"path": ""}).text
+    assert '{"tables": "true", "target": "prop-source-table"}' in form  # its Tables… button
+
+
 def test_a_blank_report_is_built_in_the_designer_without_yaml(
     client: Client, csrf: dict[str, str]
 ) -> None:

@@ -105,16 +105,20 @@ class ErrorsContext(_Context):
 
 @dataclass(frozen=True)
 class FieldPickerContext(_Context):
-    """`designer/_field_picker.html`: the dotted paths from the base table, for one input.
+    """`designer/_field_picker.html`: the dotted paths from the base table, for one input
+    (a chosen one goes in at the cursor), or the source's tables (a chosen one replaces the
+    input's value).
 
     Each field is one of `engine.api.describe_source(source, table)["fields"]`: its
-    `path`, `type`, `kind` and `nullable`.
+    `path`, `type`, `kind` and `nullable`; a table is a `path` (its name) and a `type`
+    (how many columns it has).
     """
 
     template: ClassVar[str] = "designer/_field_picker.html"
     table: str
     fields: tuple[Mapping[str, Any], ...]
-    target: str  # the id of the expression input a chosen path goes into
+    target: str  # the id of the input a chosen path goes into
+    tables: bool = False  # the list is the source's tables
 
 
 def tree_context(document: Mapping[str, Any], selected: str, urls: TreeUrls) -> TreeContext:
@@ -145,6 +149,6 @@ def error_slots(form: PropertyForm) -> tuple[str, ...]:
 
 
 def field_picker_context(
-    table: str, fields: Sequence[Mapping[str, Any]], target: str
+    table: str, fields: Sequence[Mapping[str, Any]], target: str, *, tables: bool = False
 ) -> FieldPickerContext:
-    return FieldPickerContext(table, tuple(fields), target)
+    return FieldPickerContext(table, tuple(fields), target, tables)

@@ -38,6 +38,7 @@ Schema = dict[str, Any]
 
 # Properties holding SQL expressions, which get the field picker.
 EXPRESSION_NAMES = frozenset({"expression", "filter"})
+TABLE_NAMES = frozenset({"table", "from_table"})  # a table of the source: picked from a list
 # The models check colours with a validator, not a schema pattern: known by name or help text.
 COLOR_NAMES = frozenset({"color", "fill", "colors"})
 COLOR_PATTERN = "#[0-9a-fA-F]{6}"
@@ -351,6 +352,8 @@ def _spec(
         limit = sub.get("maxLength")
         if name in EXPRESSION_NAMES:
             kind = "expression"
+        elif name in TABLE_NAMES:
+            kind = "table"
         elif name in COLOR_NAMES or "#rrggbb" in description:
             kind = "color"
         elif limit is not None and limit >= LONG_TEXT:

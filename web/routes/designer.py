@@ -193,11 +193,20 @@ def designer_add_item(
 
 @get("/reports/{report_id:int}/design/fields", sync_to_thread=True)
 def designer_fields(
-    session: NamedDependency[Session], report_id: FromPath[int], target: FromQuery[str]
+    session: NamedDependency[Session],
+    report_id: FromPath[int],
+    target: FromQuery[str],
+    tables: FromQuery[bool] = False,
 ) -> Template:
-    """The field picker for the input `target`: every dotted path from the report's table."""
-    table, fields = drafts.field_list(session, report_id)
-    context = field_picker_context(table, fields, target)
+    """The field picker for the input `target`: every dotted path from the report's table,
+    or with `tables` the source's tables."""
+    if tables:
+        context = field_picker_context(
+            "", drafts.table_list(session, report_id), target, tables=True
+        )
+    else:
+        table, fields = drafts.field_list(session, report_id)
+        context = field_picker_context(table, fields, target)
     return Template(template_name=context.template, context=context.variables())
 
 
