@@ -23,6 +23,7 @@ from engine.document import parse_definition
 from engine.errors import DefinitionError, RenderError
 from engine.render import render_report
 from engine.xml_text import xml_text
+from tests.engine.items_table import create_items
 
 CHART = "bands.title.elements[0]"
 HOSTILE = ["plain", "bell\x07", "unit\x1fsep", "nonchar\ufffe", "tab\tok", "esc\x1b[0m"]
@@ -32,21 +33,7 @@ HOSTILE = ["plain", "bell\x07", "unit\x1fsep", "nonchar\ufffe", "tab\tok", "esc\
 def url(request: pytest.FixtureRequest) -> str:
     """A table of items whose names hold control characters, on SQLite and PostgreSQL."""
     url = str(request.getfixturevalue(request.param))
-    engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    items = sa.Table(
-        "items", metadata,
-        sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text),
-        sa.Column("qty", sa.Integer), sa.Column("bucket", sa.Integer),
-    )  # fmt: skip
-    metadata.create_all(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            items.insert(),
-            [{"id": i, "name": HOSTILE[i % len(HOSTILE)], "qty": i, "bucket": i % 4}
-             for i in range(1, 25)],
-        )  # fmt: skip
-    engine.dispose()
+    create_items(url, lambda i: HOSTILE[i % len(HOSTILE)])
     (Path(request.getfixturevalue("tmp_path")) / "out").mkdir()  # where the tests write
     return url
 

@@ -22,6 +22,7 @@ from engine.limits import MAX_CHART_DRAWS
 from engine.pipeline import run_pipeline
 from engine.render import check_report, make_sink, render_report
 from engine.runs import Run
+from tests.engine.items_table import create_items
 
 GROUP_CHART = "groups[0].header.elements[0]"
 REPORT = """
@@ -38,20 +39,7 @@ bands:
 @pytest.fixture(params=["sqlite_url", pytest.param("postgres_url", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = str(request.getfixturevalue(request.param))
-    engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    items = sa.Table(
-        "items", metadata,
-        sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text),
-        sa.Column("qty", sa.Integer), sa.Column("bucket", sa.Integer),
-    )  # fmt: skip
-    metadata.create_all(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            items.insert(),
-            [{"id": i, "name": f"n{i % 7}", "qty": i, "bucket": i % 4} for i in range(1, 25)],
-        )
-    engine.dispose()
+    create_items(url, lambda i: f"n{i % 7}")
     (tmp_path / "out").mkdir()
     return url
 
