@@ -121,9 +121,12 @@ class SegmentedTypesetter:
         threads: int = 2,
         segment_records: int = SEGMENT_RECORDS,
         on_kept: Callable[[int], None] | None = None,
+        first_records: int | None = None,
     ) -> None:
         """`on_kept(pages)`: called with the pages kept so far as each segment is kept,
-        and once as the last records start typesetting (for a run's progress)."""
+        and once as the last records start typesetting (for a run's progress).
+        `first_records`: the size of the first segment of each process (a share of a small
+        report); later segments, should more records come than expected, are full size."""
         self.layout = layout
         self._on_kept = on_kept
         self.segment_records = segment_records
@@ -148,7 +151,7 @@ class SegmentedTypesetter:
         self.repairs = 0
         self.compiled_segments = 0
         self._input_done = False
-        self._tail = segment_records  # records a segment, once the input is done
+        self._tail = first_records or segment_records  # records a segment (see _submit)
         # The page stamps' specimens typeset ahead, and the (total, specimens) they are for.
         self._guess: tuple[tuple[int, list[tuple[int, str]]], Future[Path]] | None = None
         # While the first rows are still being loaded: cutting waits for it (see _cut).
@@ -224,7 +227,7 @@ class SegmentedTypesetter:
                 predicted = self.model.paginate(self.layout.bands, records)
             offset = self._pages + sum(s.predicted[-1] for s in self._flight if s.predicted)
             if predicted is None:  # nothing known yet: cut anywhere, carry the last page
-                if len(records) < self.segment_records and not self._input_done:
+                if len(records) < self._tail and not self._input_done:
                     return
                 self._submit(records[: self._tail], offset, None, None)
                 continue
@@ -244,6 +247,8 @@ class SegmentedTypesetter:
         segment = _Segment(self._segments, records, offset, predicted, probe, self._open)
         self._open = self.layout.carry(self._open, records)
         self._segments += 1
+        if self._segments >= self._threads and not self._input_done:
+            self._tail = self.segment_records  # the first shares are out: full size from here
         segment.future = self._pool.submit(self._typeset, segment)
         self._flight.append(segment)
         while len(self._flight) > self._threads:  # backpressure: bounded work in flight

@@ -54,6 +54,8 @@ class TypstSink:
         self.segments = 0
         self.repairs = 0
         self._segment_records = segment_records
+        # The first segments' size (one per process): a share of a small report (`expect`).
+        self._first_records = segment_records
         self._threads = threads
         self._buffer: list[list[Any]] = []
         self._typesetter: SegmentedTypesetter | None = None
@@ -83,9 +85,8 @@ class TypstSink:
         if not self.layout.has_detail:
             return
         if rows >= SPLIT_ROWS:  # a share, and room for the groups' records beside the rows
-            share = -(-rows * 11 // (10 * self._threads))
-            self._segment_records = min(self._segment_records, share)
-        if rows > self._segment_records:
+            self._first_records = min(self._segment_records, -(-rows * 11 // (10 * self._threads)))
+        if rows > self._first_records:
             self._segmented()
 
     def write(self, events: Sequence[BandEvent]) -> None:
@@ -94,7 +95,7 @@ class TypstSink:
             self._typesetter.add(records)
             return
         self._buffer.extend(records)
-        if len(self._buffer) > self._segment_records:
+        if len(self._buffer) > self._first_records:
             self._segmented()
 
     def _segmented(self) -> None:
@@ -102,8 +103,9 @@ class TypstSink:
         if self.fmt != "pdf" or self._typesetter is not None:
             return
         self._typesetter = SegmentedTypesetter(
-            self.layout, self._threads, self._segment_records, on_kept=self._kept
-        )
+            self.layout, self._threads, self._segment_records, on_kept=self._kept,
+            first_records=self._first_records,
+        )  # fmt: skip
         self._typesetter.add(self._buffer)
         self._buffer = []
 

@@ -20,7 +20,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from engine import typesetting
+from engine import pipeline, typesetting
 from engine.definition import ReportDefinition
 from engine.document import load_definition, parse_definition
 from engine.page_stamps import PageStamps
@@ -543,6 +543,34 @@ def test_a_whole_document_is_typeset_in_a_child_never_in_the_running_process(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
     assert len(pypdf.PdfReader(tmp_path / "list.pdf").pages) >= 1
+
+
+def test_more_rows_than_expected_go_on_in_full_segments_after_the_first_shares(
+    demo: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count far below the rows that come (a stale cache, rows added meanwhile) cuts
+    only the first segment of each process small; then segments are full size."""
+    definition = load_definition(EXAMPLES / "sales_by_region.yaml")
+    given = {"start": "2025-06-01"}
+    _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
+    plan, params, _ = check_report(definition, demo, given)
+    monkeypatch.setattr(typst_sink, "SPLIT_ROWS", 100)
+    monkeypatch.setattr(pipeline, "estimate_rows", lambda *_args, **_kw: 300)
+    sizes: list[int] = []
+    submit = typesetting.SegmentedTypesetter._submit
+
+    def recorded(self: Any, records: list[Any], *args: Any) -> None:
+        sizes.append(len(records))
+        submit(self, records, *args)
+
+    monkeypatch.setattr(typesetting.SegmentedTypesetter, "_submit", recorded)
+    sink = TypstSink(definition, plan, tmp_path / "more.pdf", "pdf", segment_records=1000)
+    result = run_pipeline(definition, demo, plan, params, [sink], batch_size=300)
+    assert result.rows > 1500
+    assert max(sizes[:2]) < 300  # shares of the 300 rows expected (cut where a page starts)
+    assert max(sizes[2:]) >= 900  # then full segments, not shares of 165 records
+    assert len(sizes) <= 2 + -(-result.rows * 11 // 10 // 900) + 2
+    assert _placed(tmp_path / "more.pdf") == _placed(tmp_path / "whole.pdf")
 
 
 @pytest.mark.parametrize("given", [{}, {"min_price": 10**9}], ids=["rows", "no rows"])
