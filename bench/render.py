@@ -103,6 +103,7 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
     from engine.pipeline import run_pipeline
     from engine.render import check_report, connect
     from engine.sinks.typst_sink import TypstSink
+    from engine.typst_worker import run_pool
 
     definition = load_definition(EXAMPLE)
     engine = connect(url)
@@ -112,6 +113,7 @@ def _measure(mode: str, url: str, out: str) -> dict[str, Any]:
     sink = TypstSink(definition, plan, Path(out), "pdf", **options)
     result = run_pipeline(definition, engine, plan, params, [sink])
     seconds = time.perf_counter() - started
+    run_pool().close()  # the Typst processes end, so their peak counts in RUSAGE_CHILDREN
     return {
         "rows": result.rows,
         "pages": result.pages,
