@@ -29,11 +29,12 @@ from engine.typst_writer import OutputFormat, TypstLayout, compile_source
 
 __all__ = ("SPLIT_ROWS", "TypstSink")
 
-SPLIT_ROWS = 2000  # below it, one compile costs less than segments, calibration and stamps
+SPLIT_ROWS = 1500  # below it one compile is faster than two halves (measured: docs/benchmarks.md)
 
 
 class TypstSink:
-    """PDF (one file) or PNG/SVG (one file per page, in a folder)."""
+    """PDF (one file) or PNG/SVG (one file per page, in a folder). `segment_records`: the
+    records a segment; None, one document whatever the size (a baseline to compare with)."""
 
     def __init__(
         self,
@@ -42,7 +43,7 @@ class TypstSink:
         output: Path,
         fmt: OutputFormat,
         *,
-        segment_records: int = SEGMENT_RECORDS,
+        segment_records: int | None = SEGMENT_RECORDS,
         threads: int = 2,
         charts: ChartData | None = None,
     ) -> None:
@@ -53,9 +54,10 @@ class TypstSink:
         self.pages = 0
         self.segments = 0
         self.repairs = 0
-        self._segment_records = segment_records
+        self._one_document = segment_records is None
+        self._segment_records = segment_records or SEGMENT_RECORDS
         # The first segments' size (one per process): a share of a small report (`expect`).
-        self._first_records = segment_records
+        self._first_records = self._segment_records
         self._threads = threads
         self._buffer: list[list[Any]] = []
         self._typesetter: SegmentedTypesetter | None = None
@@ -82,7 +84,7 @@ class TypstSink:
         equal shares, one per process, typeset side by side: 5,000 rows in two halves
         rather than 4,000 and then the rest (the time a small report takes is the time
         its largest segment does)."""
-        if not self.layout.has_detail:
+        if not self.layout.has_detail or self._one_document:
             return
         if rows >= SPLIT_ROWS:  # a share, and room for the groups' records beside the rows
             self._first_records = min(self._segment_records, -(-rows * 11 // (10 * self._threads)))
@@ -95,7 +97,7 @@ class TypstSink:
             self._typesetter.add(records)
             return
         self._buffer.extend(records)
-        if len(self._buffer) > self._first_records:
+        if len(self._buffer) > self._first_records and not self._one_document:
             self._segmented()
 
     def _segmented(self) -> None:

@@ -41,7 +41,11 @@ def demo(small_demo: sa.Engine) -> sa.Engine:
 
 
 def _render(
-    engine: sa.Engine, definition: ReportDefinition, given: dict[str, Any], out: Path, segment: int
+    engine: sa.Engine,
+    definition: ReportDefinition,
+    given: dict[str, Any],
+    out: Path,
+    segment: int | None,
 ) -> tuple[TypstSink, list[str], list[tuple[int, str, int]]]:
     plan, params, _ = check_report(definition, engine, given)
     sink = TypstSink(definition, plan, out, "pdf", segment_records=segment)
@@ -91,7 +95,7 @@ def _same_as_one_document(
     engine: sa.Engine, definition: ReportDefinition, given: dict[str, Any], tmp: Path, segment: int
 ) -> TypstSink:
     sink, segmented, marks = _render(engine, definition, given, tmp / "segmented.pdf", segment)
-    whole_sink, whole, whole_marks = _render(engine, definition, given, tmp / "whole.pdf", 10**9)
+    whole_sink, whole, whole_marks = _render(engine, definition, given, tmp / "whole.pdf", None)
     assert whole_sink.segments == 0
     assert sink.segments >= 4, "the report must span several segments"
     assert len(segmented) == len(whole)
@@ -509,8 +513,8 @@ def test_a_report_of_less_than_a_segment_a_process_is_typeset_in_a_share_each(
     by side (no third piece for the groups' records), and is the one-document PDF."""
     definition = load_definition(EXAMPLES / "sales_by_region.yaml")
     given = {"start": "2025-06-01"}
-    whole_sink, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
     monkeypatch.setattr(typst_sink, "SPLIT_ROWS", 100)
+    whole_sink, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", None)
     sink, shared, _ = _render(demo, definition, given, tmp_path / "shared.pdf", 10**6)
     assert whole_sink.segments == 0
     assert sink.segments == 2 and sink.repairs == 0
@@ -552,7 +556,7 @@ def test_more_rows_than_expected_go_on_in_full_segments_after_the_first_shares(
     only the first segment of each process small; then segments are full size."""
     definition = load_definition(EXAMPLES / "sales_by_region.yaml")
     given = {"start": "2025-06-01"}
-    _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
+    _render(demo, definition, given, tmp_path / "whole.pdf", None)
     plan, params, _ = check_report(definition, demo, given)
     monkeypatch.setattr(typst_sink, "SPLIT_ROWS", 100)
     monkeypatch.setattr(pipeline, "estimate_rows", lambda *_args, **_kw: 300)
@@ -585,7 +589,7 @@ def test_a_report_expected_big_that_is_not_comes_out_as_one_document_would(
     sink.expect(10**6)  # an estimate far above what comes
     run_pipeline(definition, demo, plan, params, [sink], batch_size=300)
     assert sink.segments >= 1
-    _, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", 10**9)
+    _, whole, _ = _render(demo, definition, given, tmp_path / "whole.pdf", None)
     assert _placed(tmp_path / "expected.pdf") == _placed(tmp_path / "whole.pdf")
     assert whole  # the no-data band, without rows
 
