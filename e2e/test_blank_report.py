@@ -29,7 +29,9 @@ def _pick(page: Page, input_: Locator, opener: str, typed: str, choice: str) -> 
     """Open the picker beside `input_` with its button `opener`, filter it, choose."""
     page.locator(".expression-input").filter(has=input_).get_by_role("button", name=opener).click()
     picker = page.locator("#field-picker [data-field-picker]")
-    picker.get_by_role("searchbox").fill(typed)
+    expect(picker.get_by_role("searchbox")).to_be_focused()  # in view, ready to type in
+    expect(picker).to_be_in_viewport()
+    page.keyboard.type(typed)
     picker.get_by_role("button", name=choice, exact=True).click()
 
 

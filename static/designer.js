@@ -29,6 +29,15 @@
   document.addEventListener("DOMContentLoaded", showSelected);
   document.addEventListener("htmx:afterSettle", showSelected);
 
+  // A picker opens at the end of the property form, which may be far below its button:
+  // bring it into view and put the cursor in its filter, so one can type at once.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target.id !== "field-picker") return;
+    var filter = event.target.querySelector("[data-field-filter]");
+    event.target.scrollIntoView({ block: "nearest" });
+    if (filter) filter.focus({ preventScroll: true });
+  });
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-insert-path]");
     if (!button) return;
