@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,13 @@ def start_run(
         raise ParameterError([Issue("format", f"unknown format '{fmt}'", hint)])
     if not isinstance(params, dict):
         raise ParameterError([Issue("params", "must be an object of NAME: value")])
-    error = api.validate(text, None, params).error()
+    checked = api.validate(text, None, params)
+    error = checked.error()
     if error is not None:
         raise error
+    # Every parameter's value, defaults filled in: what the run used, shown in its history
+    # and its manifest, and what a rerun uses even if the report's defaults change.
+    params = {name: _plain(value) for name, value in (checked.parameters or {}).items()}
     source = _source_url(report)
     run = Run(
         report_id=report.id,
@@ -246,6 +251,13 @@ def _source_url(report: Report) -> str:
     if report.source is None:
         raise Conflict("the report has no data source; choose one first", "source")
     return report.source.url
+
+
+def _plain(value: Any) -> Any:
+    """A typed parameter value as JSON holds it, and as the engine reads it back."""
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _form_value(raw: Any) -> str:

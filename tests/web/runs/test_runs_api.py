@@ -232,3 +232,13 @@ def test_text_outputs_name_their_charset_once(app_client: Client) -> None:
         assert follow(app_client, run_id)[-1]["type"] == "done"
         output = app_client.get(f"/api/runs/{run_id}/output")
         assert output.headers["content-type"] == f"{media}; charset=utf-8"
+
+
+def test_a_run_records_every_parameter_it_used_defaults_included(app_client: Client) -> None:
+    """What the run used, shown in its history and manifest, and what a rerun uses even if
+    the report's defaults change."""
+    run_id = start(app_client, report_id(app_client), {"start": "2025-11-01"})
+    follow(app_client, run_id)
+    run = app_client.get(f"/api/runs/{run_id}").json()
+    assert run["params"] == {"start": "2025-11-01", "end": "2026-01-01"}  # end: its default
+    assert run["manifest"]["parameters"] == run["params"]

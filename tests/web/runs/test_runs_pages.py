@@ -118,7 +118,7 @@ def test_rerun_uses_the_same_parameters_and_delete_removes_the_output(
     second = int(answer.headers["location"].rsplit("/", 1)[1])
     follow(app_client, second)
     again = app_client.get(f"/api/runs/{second}").json()
-    assert again["params"] == {"start": "2025-11-01"}
+    assert again["params"] == {"start": "2025-11-01", "end": "2026-01-01"}  # the default, kept
     assert again["format"] == "csv"
     assert again["status"] == "done"
 
