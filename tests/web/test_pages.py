@@ -60,7 +60,9 @@ WORKSPACE = pages.DesignerWorkspace(TREE, PROPERTIES, STATUS)
 ERRORS = errors_context(DefinitionError([ISSUE]), build_form(DOCUMENT, ELEMENT))
 # The designer's own fragments render the dataclasses of web.designer.contexts, checked in
 # tests/web/designer/test_designer_templates.py; the pages include them.
-DESIGNER_CORE = {f"designer/_{n}.html" for n in ("tree", "properties", "errors", "field_picker")}
+DESIGNER_CORE = {
+    f"designer/_{n}.html" for n in ("tree", "properties", "errors", "field_picker", "macros")
+}
 
 # template -> a context; each field's value must show up in the rendered page
 CONTEXTS: dict[str, Any] = {
